@@ -1,0 +1,44 @@
+//! Pure stateright models of the fabric's security claims.
+//!
+//! Each area of `CLAIMS.md` gets one [`stateright::Model`] with a `Config`
+//! struct of bounds and an `into_model()` that builds it, in the manner of
+//! stateright's own examples. Today there is one area, [`network`] (claims
+//! NET-1 to NET-14); storage, drives, secrets and lifecycle follow the same
+//! shape.
+//!
+//! # How to read a property
+//!
+//! Every claim is a pair of named properties:
+//!
+//! - an `always` property named `"NET-1 main VLAN never initiates to FC VLAN"`:
+//!   the claim as a statement over every reachable state within the bounds;
+//! - a `sometimes` property named `"NET-1 reached: FC opens into main VLAN"`:
+//!   a witness that the interesting allowed case is reachable, so that the
+//!   `always` does not hold by vacuity (a network that drops everything would
+//!   satisfy every isolation claim).
+//!
+//! Claims are stated over what the network *delivered*, judged by an oracle
+//! ([`network::claims_broken_by`]) that knows nothing of the mechanism (router,
+//! connection tracking, packet filters, allow lists). The mechanism decides;
+//! the oracle judges. A sticky ghost set of broken claims keeps the history, so
+//! an `always` over it is the same as an `always` over every delivery ever made
+//! while the state space stays small.
+//!
+//! # Flaws
+//!
+//! Each model has an `enum Flaw` of deliberate defects. A flaw removes one
+//! mechanism that the seed documents describe, and names the claims it breaks.
+//! The checker must find a counterexample for exactly those claims.
+//!
+//! # Purity
+//!
+//! Nothing here does IO, reads a clock or draws a random number: the same
+//! config explores the same states, which is why state counts are pinned in
+//! tests.
+
+pub mod claims;
+pub mod network;
+pub mod trace;
+
+pub use claims::{ClaimId, ClaimSet};
+pub use trace::{TracedModel, TracedStep};

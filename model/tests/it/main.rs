@@ -1,0 +1,3 @@
+//! Integration tests of the model crate: one binary, a module per area.
+
+mod network;
