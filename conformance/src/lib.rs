@@ -1,1 +1,21 @@
-//! conformance
+//! The conformance harness: explores the model into a graph, generates traces
+//! from it, writes and reads them as ITF JSON with a Markdown narrative beside
+//! each, and replays them step by step against the implementation, in process
+//! or over the wire. It also holds the `fabric` command-line tool.
+//!
+//! The harness is the only place where the model and the implementation meet:
+//! `fabric-impl` depends on neither.
+
+pub mod check;
+pub mod claims;
+pub mod cli;
+pub mod demo;
+pub mod generate;
+pub mod graph;
+pub mod itf;
+pub mod narrative;
+pub mod network;
+pub mod replay;
+
+pub use graph::StateGraph;
+pub use itf::{Trace, TraceMeta};

@@ -15,7 +15,10 @@ pub struct ClaimId {
 impl ClaimId {
     /// The network claim `NET-n`.
     pub const fn net(number: u8) -> Self {
-        ClaimId { area: "NET", number }
+        ClaimId {
+            area: "NET",
+            number,
+        }
     }
 }
 
@@ -42,7 +45,10 @@ impl ClaimSet {
         let mut bits = 0u32;
         let mut i = 0;
         while i < numbers.len() {
-            assert!(numbers[i] >= 1 && numbers[i] <= 31, "claim number out of range");
+            assert!(
+                numbers[i] >= 1 && numbers[i] <= 31,
+                "claim number out of range"
+            );
             bits |= 1 << numbers[i];
             i += 1;
         }
@@ -73,7 +79,7 @@ impl ClaimSet {
     }
 
     /// The claim numbers in ascending order.
-    pub fn numbers(&self) -> impl Iterator<Item = u8> + '_ {
-        (1..=31u8).filter(|n| self.contains(*n))
+    pub fn numbers(self) -> impl Iterator<Item = u8> {
+        (1..=31u8).filter(move |n| self.contains(*n))
     }
 }

@@ -82,7 +82,11 @@ pub enum DeviceKind {
 }
 
 /// All devices, in a fixed order.
-pub const DEVICES: [DeviceKind; 3] = [DeviceKind::Power, DeviceKind::Switch, DeviceKind::LoadBalancer];
+pub const DEVICES: [DeviceKind; 3] = [
+    DeviceKind::Power,
+    DeviceKind::Switch,
+    DeviceKind::LoadBalancer,
+];
 
 /// A role: web roles are Internet-facing through a VIP, worker roles are not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -113,7 +117,10 @@ pub enum Port {
 impl Port {
     /// Remote-access ports that are refused by default (NET-10).
     pub const fn is_remote_access(self) -> bool {
-        matches!(self, Port::RemoteDesktop | Port::RemoteDebug | Port::FileShare)
+        matches!(
+            self,
+            Port::RemoteDesktop | Port::RemoteDebug | Port::FileShare
+        )
     }
 }
 
@@ -317,7 +324,9 @@ impl DropReason {
             DropReason::RemoteAccessDisabled => ClaimSet::of(&[10]),
             DropReason::NotExposed => ClaimSet::of(&[11]),
             DropReason::CorpAcl => ClaimSet::of(&[12]),
-            DropReason::UnauthenticatedPeer | DropReason::UnpinnedFingerprint => ClaimSet::of(&[14]),
+            DropReason::UnauthenticatedPeer | DropReason::UnpinnedFingerprint => {
+                ClaimSet::of(&[14])
+            }
         }
     }
 }
@@ -457,22 +466,46 @@ impl Flaw {
     /// One sentence on the mechanism the flaw removes.
     pub fn description(self) -> &'static str {
         match self {
-            Flaw::RouterForgetsDirection => "the router no longer tells a reply from a new connection",
-            Flaw::FaMayDialFc => "a router pinhole lets an FA open connections to the FC's control port",
-            Flaw::RouterAllowsMainToDevice => "the router forwards main-VLAN traffic into the device VLAN",
+            Flaw::RouterForgetsDirection => {
+                "the router no longer tells a reply from a new connection"
+            }
+            Flaw::FaMayDialFc => {
+                "a router pinhole lets an FA open connections to the FC's control port"
+            }
+            Flaw::RouterAllowsMainToDevice => {
+                "the router forwards main-VLAN traffic into the device VLAN"
+            }
             Flaw::FilterSkipsSourceCheck => "VM port filters no longer check the source address",
-            Flaw::SwitchFloodsPorts => "the virtual switch floods unicast frames to every VM port on a host",
-            Flaw::FilterAllowsInfrastructure => "VM port filters let guests address FC, FA, devices and storage back ends",
+            Flaw::SwitchFloodsPorts => {
+                "the virtual switch floods unicast frames to every VM port on a host"
+            }
+            Flaw::FilterAllowsInfrastructure => {
+                "VM port filters let guests address FC, FA, devices and storage back ends"
+            }
             Flaw::BroadcastNotDropped => "VM port filters no longer drop broadcast",
-            Flaw::FaMergesLists => "the FA adds pushed IPs but never removes a moved instance's old IP",
-            Flaw::FcReusesIpEarly => "the FC hands out a freed IP before every FA has applied a list without it",
-            Flaw::EgressIgnoresOutbound => "the egress filter ignores the application's outbound-Internet setting",
-            Flaw::RemoteAccessOpen => "remote desktop, debugging and file sharing are open by default",
-            Flaw::EdgeExposesDips => "the edge forwards Internet traffic to any DIP, worker roles included",
+            Flaw::FaMergesLists => {
+                "the FA adds pushed IPs but never removes a moved instance's old IP"
+            }
+            Flaw::FcReusesIpEarly => {
+                "the FC hands out a freed IP before every FA has applied a list without it"
+            }
+            Flaw::EgressIgnoresOutbound => {
+                "the egress filter ignores the application's outbound-Internet setting"
+            }
+            Flaw::RemoteAccessOpen => {
+                "remote desktop, debugging and file sharing are open by default"
+            }
+            Flaw::EdgeExposesDips => {
+                "the edge forwards Internet traffic to any DIP, worker roles included"
+            }
             Flaw::MgmtAclMissing => "the platform-management endpoint has no corporate ACL",
             Flaw::EdgeRoutesToDevices => "the edge routes Internet traffic into the device VLAN",
-            Flaw::FaSkipsClientAuth => "the FA accepts any TLS client without verifying its certificate chain",
-            Flaw::FcSkipsPinning => "the FC accepts SMAPI and admin clients without checking pinned fingerprints",
+            Flaw::FaSkipsClientAuth => {
+                "the FA accepts any TLS client without verifying its certificate chain"
+            }
+            Flaw::FcSkipsPinning => {
+                "the FC accepts SMAPI and admin clients without checking pinned fingerprints"
+            }
         }
     }
 
@@ -554,6 +587,37 @@ impl NetworkConfig {
         }
     }
 
+    /// Parses the bounds line of a trace's `#meta` (`hosts=2 apps=2 ...`);
+    /// bounds it does not name keep their defaults.
+    pub fn from_bounds_line(line: &str) -> Result<Self, String> {
+        let mut cfg = NetworkConfig::default();
+        for word in line.split_whitespace() {
+            let (key, value) = word
+                .split_once('=')
+                .ok_or_else(|| format!("bound {word:?} is not key=value"))?;
+            let value: u8 = value
+                .parse()
+                .map_err(|_| format!("bound {key} has a bad value {value:?}"))?;
+            match key {
+                "fc_replicas" => cfg.fc_replicas = value,
+                "hosts" => cfg.hosts = value,
+                "apps" => cfg.apps = value,
+                "spare_ips" => cfg.spare_ips = value,
+                "max_moves" => cfg.max_moves = value,
+                "max_connections" => cfg.max_connections = value,
+                _ => return Err(format!("unknown bound {key:?}")),
+            }
+        }
+        if cfg.hosts == 0
+            || cfg.apps == 0
+            || cfg.fc_replicas == 0
+            || 2 * u16::from(cfg.apps) + u16::from(cfg.spare_ips) > 16
+        {
+            return Err(format!("bounds out of range: {line:?}"));
+        }
+        Ok(cfg)
+    }
+
     /// The same bounds with `flaw`.
     pub fn with_flaw(mut self, flaw: Option<Flaw>) -> Self {
         self.flaw = flaw;
@@ -566,8 +630,14 @@ impl NetworkConfig {
     /// If the bounds are out of range (more than 16 DIPs, no host, no app).
     pub fn into_model(self) -> NetworkModel {
         let instances = 2 * u16::from(self.apps);
-        assert!(self.hosts >= 1 && self.apps >= 1 && self.fc_replicas >= 1, "empty topology");
-        assert!(instances + u16::from(self.spare_ips) <= 16, "at most 16 DIPs");
+        assert!(
+            self.hosts >= 1 && self.apps >= 1 && self.fc_replicas >= 1,
+            "empty topology"
+        );
+        assert!(
+            instances + u16::from(self.spare_ips) <= 16,
+            "at most 16 DIPs"
+        );
         NetworkModel { cfg: self }
     }
 }
@@ -647,7 +717,7 @@ impl NetworkModel {
 
     /// The role of instance `i`.
     pub fn role_of(i: u8) -> Role {
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             Role::Web
         } else {
             Role::Worker
@@ -661,7 +731,7 @@ impl NetworkModel {
 
     /// Whether application `a` may open outbound Internet connections.
     pub fn outbound_allowed(a: u8) -> bool {
-        a % 2 == 0
+        a.is_multiple_of(2)
     }
 
     /// Whether application `a`'s web role accepts inbound Internet connections.
@@ -760,7 +830,10 @@ impl NetworkModel {
             return Err(DropReason::Broadcast);
         }
         // claim: NET-6
-        let infrastructure = matches!(p.dst, Addr::Fc(_) | Addr::Host(_) | Addr::Device(_) | Addr::Storage);
+        let infrastructure = matches!(
+            p.dst,
+            Addr::Fc(_) | Addr::Host(_) | Addr::Device(_) | Addr::Storage
+        );
         if infrastructure && !self.has(Flaw::FilterAllowsInfrastructure) {
             return Err(DropReason::InfrastructureEndpoint);
         }
@@ -781,45 +854,48 @@ impl NetworkModel {
     fn route(&self, s: &NetworkState, p: &Packet) -> Result<bool, DropReason> {
         let from = Self::vlan_of(p.sender);
         let to = Self::vlan_of_addr(p.dst, p.sender);
-        let tracked = p.reply && s.conntrack.iter().any(|c| c.src == p.dst && c.target == p.src && c.port == p.port);
+        let tracked = p.reply
+            && s.conntrack
+                .iter()
+                .any(|c| c.src == p.dst && c.target == p.src && c.port == p.port);
         if p.reply {
-            return if tracked { Ok(false) } else { Err(DropReason::VlanPolicy) };
+            return if tracked {
+                Ok(false)
+            } else {
+                Err(DropReason::VlanPolicy)
+            };
         }
         let crossing = from != to;
         match (from, to) {
             (Vlan::Main, Vlan::Fc) => {
                 // claim: NET-1, NET-3
-                let pinhole = self.has(Flaw::FaMayDialFc) && matches!(p.sender, Node::Host(_)) && p.port == Port::Control;
+                let pinhole = self.has(Flaw::FaMayDialFc)
+                    && matches!(p.sender, Node::Host(_))
+                    && p.port == Port::Control;
                 if !(self.has(Flaw::RouterForgetsDirection) || pinhole) {
                     return Err(DropReason::VlanPolicy);
                 }
             }
-            (Vlan::Main, Vlan::Device) => {
-                // claim: NET-2, NET-13
-                if !self.has(Flaw::RouterAllowsMainToDevice) {
-                    return Err(DropReason::VlanPolicy);
-                }
-            }
-            (Vlan::External, Vlan::Device) => {
-                // claim: NET-13
-                if !self.has(Flaw::EdgeRoutesToDevices) {
-                    return Err(DropReason::VlanPolicy);
-                }
-            }
-            (Vlan::External, Vlan::Fc) | (Vlan::Device, Vlan::Main) | (Vlan::Device, Vlan::External) => {
+            // claim: NET-2, NET-13
+            (Vlan::Main, Vlan::Device) if !self.has(Flaw::RouterAllowsMainToDevice) => {
                 return Err(DropReason::VlanPolicy);
             }
-            (Vlan::External, Vlan::Main) => {
-                // claim: NET-11 (only VIPs are exposed; DIPs never)
-                if !self.has(Flaw::EdgeExposesDips) {
-                    return Err(DropReason::NotExposed);
-                }
+            // claim: NET-13
+            (Vlan::External, Vlan::Device) if !self.has(Flaw::EdgeRoutesToDevices) => {
+                return Err(DropReason::VlanPolicy);
             }
-            (_, Vlan::Management) => {
-                // claim: NET-12
-                if p.sender != Node::Corp && !self.has(Flaw::MgmtAclMissing) {
-                    return Err(DropReason::CorpAcl);
-                }
+            (Vlan::External, Vlan::Fc)
+            | (Vlan::Device, Vlan::Main)
+            | (Vlan::Device, Vlan::External) => {
+                return Err(DropReason::VlanPolicy);
+            }
+            // claim: NET-11 (only VIPs are exposed; DIPs never)
+            (Vlan::External, Vlan::Main) if !self.has(Flaw::EdgeExposesDips) => {
+                return Err(DropReason::NotExposed);
+            }
+            // claim: NET-12
+            (_, Vlan::Management) if p.sender != Node::Corp && !self.has(Flaw::MgmtAclMissing) => {
+                return Err(DropReason::CorpAcl);
             }
             _ => {}
         }
@@ -856,7 +932,9 @@ impl NetworkModel {
             Node::Host(h) if h == host => Ok(()),
             _ => match p.src {
                 // claim: NET-8
-                Addr::Dip(d) if s.filters[usize::from(host)][usize::from(app)] & (1 << d) != 0 => Ok(()),
+                Addr::Dip(d) if s.filters[usize::from(host)][usize::from(app)] & (1 << d) != 0 => {
+                    Ok(())
+                }
                 _ => Err(DropReason::NotInAllowList),
             },
         }
@@ -875,7 +953,10 @@ impl NetworkModel {
             Err(r) => return (Err(r), false),
         };
         let candidates: Vec<Node> = if p.dst == Addr::Broadcast {
-            self.vlan_members(s, Self::vlan_of(p.sender)).into_iter().filter(|n| *n != p.sender).collect()
+            self.vlan_members(s, Self::vlan_of(p.sender))
+                .into_iter()
+                .filter(|n| *n != p.sender)
+                .collect()
         } else {
             match Self::resolve(s, p.dst) {
                 Some(n) => vec![n],
@@ -932,7 +1013,11 @@ impl NetworkModel {
     }
 
     /// The TLS endpoint's check of the client's credential.
-    pub fn authenticate(&self, principal: Principal, endpoint: ControlEndpoint) -> Result<(), DropReason> {
+    pub fn authenticate(
+        &self,
+        principal: Principal,
+        endpoint: ControlEndpoint,
+    ) -> Result<(), DropReason> {
         match endpoint {
             // claim: NET-14 (FC certificates chain to the fabric root)
             ControlEndpoint::Fa(_) => {
@@ -960,17 +1045,31 @@ impl NetworkModel {
         let moved = |i: u8| s.placement[usize::from(i)] != self.initial_placement(i);
         for r in to {
             let w = match (p.sender, *r) {
-                (_, Node::Fc(_)) if p.reply && Self::vlan_of(p.sender) == Vlan::Main => Some(Witness::FcGotReply),
-                (Node::Internet, Node::Vm(y)) if p.reply && Self::role_of(y) == Role::Worker => Some(Witness::WorkerGotReply),
+                (_, Node::Fc(_)) if p.reply && Self::vlan_of(p.sender) == Vlan::Main => {
+                    Some(Witness::FcGotReply)
+                }
+                (Node::Internet, Node::Vm(y)) if p.reply && Self::role_of(y) == Role::Worker => {
+                    Some(Witness::WorkerGotReply)
+                }
                 (Node::Fc(_), Node::Device(_)) => Some(Witness::FcReachedDevice),
                 (Node::Corp, Node::Mgmt) => Some(Witness::CorpReachedMgmt),
                 (Node::Host(_), _) if p.dst == Addr::Broadcast => Some(Witness::HostBroadcast),
-                (Node::Internet, Node::Vm(_)) if matches!(p.dst, Addr::Vip(_)) => Some(Witness::WebServedInternet),
-                (Node::Vm(x), Node::Vm(y)) if Self::app_of(x) != Self::app_of(y) && matches!(p.dst, Addr::Vip(_)) => {
+                (Node::Internet, Node::Vm(_)) if matches!(p.dst, Addr::Vip(_)) => {
+                    Some(Witness::WebServedInternet)
+                }
+                (Node::Vm(x), Node::Vm(y))
+                    if Self::app_of(x) != Self::app_of(y) && matches!(p.dst, Addr::Vip(_)) =>
+                {
                     Some(Witness::CrossAppViaVip)
                 }
-                (Node::Vm(x), Node::Vm(y)) if Self::app_of(x) == Self::app_of(y) && matches!(p.dst, Addr::Dip(_)) => {
-                    Some(if moved(x) || moved(y) { Witness::IntraAppAfterMove } else { Witness::IntraApp })
+                (Node::Vm(x), Node::Vm(y))
+                    if Self::app_of(x) == Self::app_of(y) && matches!(p.dst, Addr::Dip(_)) =>
+                {
+                    Some(if moved(x) || moved(y) {
+                        Witness::IntraAppAfterMove
+                    } else {
+                        Witness::IntraApp
+                    })
                 }
                 (Node::Vm(_), Node::Internet) => Some(Witness::VmReachedInternet),
                 _ => None,
@@ -990,7 +1089,9 @@ impl NetworkModel {
     }
 
     fn initial_state(&self) -> NetworkState {
-        let placement: Vec<Placement> = (0..self.instances()).map(|i| self.initial_placement(i)).collect();
+        let placement: Vec<Placement> = (0..self.instances())
+            .map(|i| self.initial_placement(i))
+            .collect();
         let mut s = NetworkState {
             placement,
             moves: 0,
@@ -1048,7 +1149,9 @@ impl NetworkModel {
         let fc = Node::Fc(0);
         let instances = self.instances();
         let current = |i: u8| Addr::Dip(s.placement[usize::from(i)].dip);
-        let open = |out: &mut Vec<Action>, from: Node, to: Addr, port: Port| out.push(Action::Open { from, to, port });
+        let open = |out: &mut Vec<Action>, from: Node, to: Addr, port: Port| {
+            out.push(Action::Open { from, to, port })
+        };
         for h in 0..self.cfg.hosts {
             open(out, fc, Addr::Host(h), Port::Control);
         }
@@ -1068,7 +1171,12 @@ impl NetworkModel {
         for x in 0..instances {
             let vm = Node::Vm(x);
             open(out, vm, Addr::Fc(0), Port::Control);
-            open(out, vm, Addr::Host(s.placement[usize::from(x)].host), Port::Control);
+            open(
+                out,
+                vm,
+                Addr::Host(s.placement[usize::from(x)].host),
+                Port::Control,
+            );
             open(out, vm, Addr::Storage, Port::App);
             open(out, vm, Addr::Device(DeviceKind::Power), Port::Https);
             open(out, vm, Addr::Internet, Port::App);
@@ -1081,11 +1189,23 @@ impl NetworkModel {
                 if Self::app_of(y) == Self::app_of(x) {
                     open(out, vm, current(y), Port::FileShare);
                 }
-                out.push(Action::Datagram { vm: x, src: current(x), to: current(y) });
+                out.push(Action::Datagram {
+                    vm: x,
+                    src: current(x),
+                    to: current(y),
+                });
                 for z in (0..instances).filter(|z| *z != x) {
-                    out.push(Action::Datagram { vm: x, src: current(z), to: current(y) });
+                    out.push(Action::Datagram {
+                        vm: x,
+                        src: current(z),
+                        to: current(y),
+                    });
                 }
-                out.push(Action::Datagram { vm: x, src: Addr::Fc(0), to: current(y) });
+                out.push(Action::Datagram {
+                    vm: x,
+                    src: Addr::Fc(0),
+                    to: current(y),
+                });
             }
             out.push(Action::Broadcast { from: vm });
         }
@@ -1100,7 +1220,12 @@ impl NetworkModel {
                 open(out, net, current(y), Port::RemoteDebug);
             }
         }
-        open(out, net, Addr::Device(DeviceKind::LoadBalancer), Port::Https);
+        open(
+            out,
+            net,
+            Addr::Device(DeviceKind::LoadBalancer),
+            Port::Https,
+        );
         open(out, net, Addr::Fc(0), Port::Control);
         open(out, net, Addr::Mgmt, Port::Https);
         open(out, Node::Corp, Addr::Mgmt, Port::Https);
@@ -1111,7 +1236,10 @@ impl NetworkModel {
         if s.moves < self.cfg.max_moves {
             for i in 0..instances {
                 for h in (0..self.cfg.hosts).filter(|h| *h != s.placement[usize::from(i)].host) {
-                    out.push(Action::Move { instance: i, to_host: h });
+                    out.push(Action::Move {
+                        instance: i,
+                        to_host: h,
+                    });
                 }
             }
         }
@@ -1120,8 +1248,14 @@ impl NetworkModel {
                 out.push(Action::FaApply { host: h });
             }
         }
-        let principals = [Principal::Fc, Principal::Smapi, Principal::Admin, Principal::RogueHost(0)];
-        let mut endpoints: Vec<ControlEndpoint> = (0..self.cfg.hosts).map(ControlEndpoint::Fa).collect();
+        let principals = [
+            Principal::Fc,
+            Principal::Smapi,
+            Principal::Admin,
+            Principal::RogueHost(0),
+        ];
+        let mut endpoints: Vec<ControlEndpoint> =
+            (0..self.cfg.hosts).map(ControlEndpoint::Fa).collect();
         endpoints.extend([ControlEndpoint::FcSmapi, ControlEndpoint::FcAdmin]);
         for principal in principals {
             for endpoint in &endpoints {
@@ -1144,13 +1278,19 @@ impl NetworkModel {
 
 /// The claims a delivery breaks, judged from the claims' own words: `p` was
 /// sent in state `s` and reached every node of `to`.
-pub fn claims_broken_by(model: &NetworkModel, s: &NetworkState, p: &Packet, to: &[Node]) -> ClaimSet {
+pub fn claims_broken_by(
+    model: &NetworkModel,
+    s: &NetworkState,
+    p: &Packet,
+    to: &[Node],
+) -> ClaimSet {
     let mut broken = ClaimSet::EMPTY;
     let from_vlan = NetworkModel::vlan_of(p.sender);
     let is_vm = |n: Node| matches!(n, Node::Vm(_));
     let addressed_to = |y: u8| {
         p.dst == Addr::Dip(s.placement[usize::from(y)].dip)
-            || (p.dst == Addr::Vip(NetworkModel::app_of(y)) && NetworkModel::role_of(y) == Role::Web)
+            || (p.dst == Addr::Vip(NetworkModel::app_of(y))
+                && NetworkModel::role_of(y) == Role::Web)
     };
     if let Node::Vm(x) = p.sender {
         if p.src != Addr::Dip(s.placement[usize::from(x)].dip) {
@@ -1164,7 +1304,10 @@ pub fn claims_broken_by(model: &NetworkModel, s: &NetworkState, p: &Packet, to: 
         if from_vlan == Vlan::Main && matches!(r, Node::Device(_)) {
             broken.insert(2);
         }
-        if !p.reply && matches!(p.sender, Node::Host(_)) && matches!(r, Node::Fc(_) | Node::Device(_) | Node::Mgmt) {
+        if !p.reply
+            && matches!(p.sender, Node::Host(_))
+            && matches!(r, Node::Fc(_) | Node::Device(_) | Node::Mgmt)
+        {
             broken.insert(3);
         }
         if let Node::Vm(y) = r {
@@ -1172,7 +1315,12 @@ pub fn claims_broken_by(model: &NetworkModel, s: &NetworkState, p: &Packet, to: 
                 broken.insert(5);
             }
         }
-        if is_vm(p.sender) && matches!(r, Node::Fc(_) | Node::Host(_) | Node::Device(_) | Node::Storage) {
+        if is_vm(p.sender)
+            && matches!(
+                r,
+                Node::Fc(_) | Node::Host(_) | Node::Device(_) | Node::Storage
+            )
+        {
             broken.insert(6);
         }
         if p.dst == Addr::Broadcast && (is_vm(p.sender) || is_vm(r)) {
@@ -1181,8 +1329,10 @@ pub fn claims_broken_by(model: &NetworkModel, s: &NetworkState, p: &Packet, to: 
         if let (Node::Vm(x), Node::Vm(y)) = (p.sender, r) {
             let (ax, ay) = (NetworkModel::app_of(x), NetworkModel::app_of(y));
             if matches!(p.dst, Addr::Dip(_)) && !p.reply {
-                let src_is_peer = (0..model.instances())
-                    .any(|i| NetworkModel::app_of(i) == ay && p.src == Addr::Dip(s.placement[usize::from(i)].dip));
+                let src_is_peer = (0..model.instances()).any(|i| {
+                    NetworkModel::app_of(i) == ay
+                        && p.src == Addr::Dip(s.placement[usize::from(i)].dip)
+                });
                 if ax != ay || !src_is_peer {
                     broken.insert(8);
                 }
@@ -1251,20 +1401,104 @@ macro_rules! claim_pair {
 /// claim as an `always` and its allowed case as a `sometimes`.
 pub fn network_properties() -> Vec<Property<NetworkModel>> {
     let mut v = Vec::new();
-    claim_pair!(v, 1, "NET-1 main VLAN never initiates to FC VLAN", "NET-1 reached: FC opens into main VLAN and gets a reply", [FcGotReply]);
-    claim_pair!(v, 2, "NET-2 main VLAN never reaches device VLAN", "NET-2 reached: FC reaches a device", [FcReachedDevice]);
-    claim_pair!(v, 3, "NET-3 FA never initiates to FC or privileged nodes", "NET-3 reached: FA answers an FC request", [FcGotReply]);
-    claim_pair!(v, 4, "NET-4 guest VM cannot spoof its source", "NET-4 reached: guest traffic with its own source is delivered", [IntraApp, IntraAppAfterMove]);
-    claim_pair!(v, 5, "NET-5 guest VM receives only traffic addressed to it", "NET-5 reached: guest receives traffic addressed to it", [IntraApp, IntraAppAfterMove]);
-    claim_pair!(v, 6, "NET-6 guest VM cannot reach infrastructure endpoints", "NET-6 reached: guest reaches the Internet", [VmReachedInternet]);
-    claim_pair!(v, 7, "NET-7 guest VM neither sends nor receives broadcast", "NET-7 reached: host broadcast reaches infrastructure", [HostBroadcast]);
-    claim_pair!(v, 8, "NET-8 intra-app traffic only between current instance IPs", "NET-8 reached: instances talk after a move", [IntraAppAfterMove]);
-    claim_pair!(v, 9, "NET-9 cross-app traffic is Internet traffic", "NET-9 reached: instance reaches another app through its VIP", [CrossAppViaVip]);
-    claim_pair!(v, 10, "NET-10 remote access to VMs refused by default", "NET-10 reached: web role serves its app port", [WebServedInternet]);
-    claim_pair!(v, 11, "NET-11 only web roles reachable from the Internet", "NET-11 reached: worker opens outbound and gets a reply", [WorkerGotReply]);
-    claim_pair!(v, 12, "NET-12 only corp reaches the management endpoint", "NET-12 reached: corp reaches the management endpoint", [CorpReachedMgmt]);
-    claim_pair!(v, 13, "NET-13 device VLAN out of reach of Internet-exposed nodes", "NET-13 reached: FC reaches a device", [FcReachedDevice]);
-    claim_pair!(v, 14, "NET-14 control traffic only over mutually authenticated TLS", "NET-14 reached: FA accepts an FC command", [FaAcceptedFc]);
+    claim_pair!(
+        v,
+        1,
+        "NET-1 main VLAN never initiates to FC VLAN",
+        "NET-1 reached: FC opens into main VLAN and gets a reply",
+        [FcGotReply]
+    );
+    claim_pair!(
+        v,
+        2,
+        "NET-2 main VLAN never reaches device VLAN",
+        "NET-2 reached: FC reaches a device",
+        [FcReachedDevice]
+    );
+    claim_pair!(
+        v,
+        3,
+        "NET-3 FA never initiates to FC or privileged nodes",
+        "NET-3 reached: FA answers an FC request",
+        [FcGotReply]
+    );
+    claim_pair!(
+        v,
+        4,
+        "NET-4 guest VM cannot spoof its source",
+        "NET-4 reached: guest traffic with its own source is delivered",
+        [IntraApp, IntraAppAfterMove]
+    );
+    claim_pair!(
+        v,
+        5,
+        "NET-5 guest VM receives only traffic addressed to it",
+        "NET-5 reached: guest receives traffic addressed to it",
+        [IntraApp, IntraAppAfterMove]
+    );
+    claim_pair!(
+        v,
+        6,
+        "NET-6 guest VM cannot reach infrastructure endpoints",
+        "NET-6 reached: guest reaches the Internet",
+        [VmReachedInternet]
+    );
+    claim_pair!(
+        v,
+        7,
+        "NET-7 guest VM neither sends nor receives broadcast",
+        "NET-7 reached: host broadcast reaches infrastructure",
+        [HostBroadcast]
+    );
+    claim_pair!(
+        v,
+        8,
+        "NET-8 intra-app traffic only between current instance IPs",
+        "NET-8 reached: instances talk after a move",
+        [IntraAppAfterMove]
+    );
+    claim_pair!(
+        v,
+        9,
+        "NET-9 cross-app traffic is Internet traffic",
+        "NET-9 reached: instance reaches another app through its VIP",
+        [CrossAppViaVip]
+    );
+    claim_pair!(
+        v,
+        10,
+        "NET-10 remote access to VMs refused by default",
+        "NET-10 reached: web role serves its app port",
+        [WebServedInternet]
+    );
+    claim_pair!(
+        v,
+        11,
+        "NET-11 only web roles reachable from the Internet",
+        "NET-11 reached: worker opens outbound and gets a reply",
+        [WorkerGotReply]
+    );
+    claim_pair!(
+        v,
+        12,
+        "NET-12 only corp reaches the management endpoint",
+        "NET-12 reached: corp reaches the management endpoint",
+        [CorpReachedMgmt]
+    );
+    claim_pair!(
+        v,
+        13,
+        "NET-13 device VLAN out of reach of Internet-exposed nodes",
+        "NET-13 reached: FC reaches a device",
+        [FcReachedDevice]
+    );
+    claim_pair!(
+        v,
+        14,
+        "NET-14 control traffic only over mutually authenticated TLS",
+        "NET-14 reached: FA accepts an FC command",
+        [FaAcceptedFc]
+    );
     v
 }
 
@@ -1283,20 +1517,26 @@ impl TracedModel for NetworkModel {
         let mut next = s.clone();
         next.last = None;
         let outcome = match *action {
-            Action::Open { .. } | Action::Reply { .. } | Action::Datagram { .. } | Action::Broadcast { .. } => {
+            Action::Open { .. }
+            | Action::Reply { .. }
+            | Action::Datagram { .. }
+            | Action::Broadcast { .. } => {
                 let p = self.packet_for(s, action)?;
                 let (result, track) = self.send(s, &p);
                 match result {
                     Ok(to) => {
-                        if track {
+                        let key = self.conn_key(&p);
+                        if track && !next.conntrack.contains(&key) {
                             if next.conntrack.len() >= usize::from(self.cfg.max_connections) {
-                                return Some((Outcome::Dropped { reason: DropReason::ConntrackFull }, next));
+                                return Some((
+                                    Outcome::Dropped {
+                                        reason: DropReason::ConntrackFull,
+                                    },
+                                    next,
+                                ));
                             }
-                            let key = self.conn_key(&p);
-                            if !next.conntrack.contains(&key) {
-                                next.conntrack.push(key);
-                                next.conntrack.sort();
-                            }
+                            next.conntrack.push(key);
+                            next.conntrack.sort();
                         }
                         next.broken = next.broken.union(claims_broken_by(self, s, &p, &to));
                         next.last = self.witness(s, &p, &to);
@@ -1312,7 +1552,10 @@ impl TracedModel for NetworkModel {
             }
             Action::Move { instance, to_host } => {
                 let i = usize::from(instance);
-                if s.moves >= self.cfg.max_moves || instance >= self.instances() || to_host >= self.cfg.hosts {
+                if s.moves >= self.cfg.max_moves
+                    || instance >= self.instances()
+                    || to_host >= self.cfg.hosts
+                {
                     return None;
                 }
                 if s.placement[i].host == to_host {
@@ -1344,7 +1587,10 @@ impl TracedModel for NetworkModel {
                 }
                 Outcome::Applied
             }
-            Action::Control { principal, endpoint } => match self.authenticate(principal, endpoint) {
+            Action::Control {
+                principal,
+                endpoint,
+            } => match self.authenticate(principal, endpoint) {
                 Ok(()) => {
                     if principal != endpoint.legitimate() {
                         next.broken.insert(14);
@@ -1373,6 +1619,92 @@ impl TracedModel for NetworkModel {
         }
     }
 
+    fn action_shape(&self, s: &NetworkState, action: &Action) -> String {
+        let node_class = |n: Node| match n {
+            Node::Fc(_) => "fc",
+            Node::Host(_) => "host",
+            Node::Vm(i) if Self::role_of(i) == Role::Web => "web",
+            Node::Vm(_) => "worker",
+            Node::Device(_) => "device",
+            Node::Storage => "storage",
+            Node::Internet => "internet",
+            Node::Corp => "corp",
+            Node::Mgmt => "mgmt",
+        };
+        let addr_class = |from: Node, a: Addr| -> &'static str {
+            let same_app =
+                |y: u8| matches!(from, Node::Vm(x) if Self::app_of(x) == Self::app_of(y));
+            match a {
+                Addr::Fc(_) => "fc",
+                Addr::Host(_) => "host",
+                Addr::Dip(d) => match Self::owner_of(s, d) {
+                    None => "free-dip",
+                    Some(y) if same_app(y) => "peer-dip",
+                    Some(y) if Self::role_of(y) == Role::Web => "web-dip",
+                    Some(_) => "worker-dip",
+                },
+                Addr::Vip(a) if matches!(from, Node::Vm(x) if Self::app_of(x) == a) => "own-vip",
+                Addr::Vip(_) => "vip",
+                Addr::Device(_) => "device",
+                Addr::Storage => "storage",
+                Addr::Internet => "internet",
+                Addr::Corp => "corp",
+                Addr::Mgmt => "mgmt",
+                Addr::Broadcast => "broadcast",
+            }
+        };
+        match *action {
+            Action::Open { from, to, port } => {
+                format!(
+                    "open {}->{} {}",
+                    node_class(from),
+                    addr_class(from, to),
+                    port_name(port)
+                )
+            }
+            Action::Reply { conn } => format!(
+                "reply {}->{}",
+                addr_class(conn.initiator, conn.target),
+                node_class(conn.initiator)
+            ),
+            Action::Close { .. } => "close".into(),
+            Action::Datagram { vm, src, to } => {
+                let from = Node::Vm(vm);
+                let source = if src == Self::addr_of(s, from) {
+                    "own".to_string()
+                } else {
+                    format!("forged-{}", addr_class(from, src))
+                };
+                format!(
+                    "datagram {} src={} ->{}",
+                    node_class(from),
+                    source,
+                    addr_class(from, to)
+                )
+            }
+            Action::Broadcast { from } => format!("broadcast {}", node_class(from)),
+            Action::Move { .. } => "move".into(),
+            Action::FaApply { .. } => "fa-apply".into(),
+            Action::Control {
+                principal,
+                endpoint,
+            } => {
+                let p = match principal {
+                    Principal::Fc => "fc",
+                    Principal::Smapi => "smapi",
+                    Principal::Admin => "admin",
+                    Principal::RogueHost(_) => "rogue",
+                };
+                let e = match endpoint {
+                    ControlEndpoint::Fa(_) => "fa",
+                    ControlEndpoint::FcSmapi => "fc-smapi",
+                    ControlEndpoint::FcAdmin => "fc-admin",
+                };
+                format!("control {p}->{e}")
+            }
+        }
+    }
+
     fn outcome_kind(outcome: &Outcome) -> String {
         match outcome {
             Outcome::Delivered { .. } => "delivered".into(),
@@ -1385,7 +1717,12 @@ impl TracedModel for NetworkModel {
         }
     }
 
-    fn claims_touched(&self, before: &NetworkState, action: &Action, outcome: &Outcome) -> ClaimSet {
+    fn claims_touched(
+        &self,
+        before: &NetworkState,
+        action: &Action,
+        outcome: &Outcome,
+    ) -> ClaimSet {
         match (action, outcome) {
             (_, Outcome::Dropped { reason } | Outcome::Refused { reason }) => reason.claims(),
             (Action::Move { .. } | Action::FaApply { .. }, _) => ClaimSet::of(&[8]),
@@ -1417,18 +1754,36 @@ impl TracedModel for NetworkModel {
 
     fn narrate(&self, before: &NetworkState, action: &Action, outcome: &Outcome) -> String {
         let what = match *action {
-            Action::Open { from, to, port } => format!("{} opens {} to {}", node_name(from), port_name(port), addr_name(to)),
+            Action::Open { from, to, port } => format!(
+                "{} opens {} to {}",
+                node_name(from),
+                port_name(port),
+                addr_name(to)
+            ),
             Action::Reply { conn } => format!(
                 "{} replies on {}'s {} connection",
                 addr_name(conn.target),
                 node_name(conn.initiator),
                 port_name(conn.port)
             ),
-            Action::Close { conn } => format!("{} closes its connection to {}", node_name(conn.initiator), addr_name(conn.target)),
+            Action::Close { conn } => format!(
+                "{} closes its connection to {}",
+                node_name(conn.initiator),
+                addr_name(conn.target)
+            ),
             Action::Datagram { vm, src, to } => {
                 let own = Addr::Dip(before.placement[usize::from(vm)].dip);
-                let source = if src == own { "its own source".to_string() } else { format!("forged source {}", addr_name(src)) };
-                format!("{} sends a datagram with {} to {}", node_name(Node::Vm(vm)), source, addr_name(to))
+                let source = if src == own {
+                    "its own source".to_string()
+                } else {
+                    format!("forged source {}", addr_name(src))
+                };
+                format!(
+                    "{} sends a datagram with {} to {}",
+                    node_name(Node::Vm(vm)),
+                    source,
+                    addr_name(to)
+                )
             }
             Action::Broadcast { from } => format!("{} broadcasts on its VLAN", node_name(from)),
             Action::Move { instance, to_host } => format!(
@@ -1437,9 +1792,18 @@ impl TracedModel for NetworkModel {
                 before.placement[usize::from(instance)].host,
                 to_host
             ),
-            Action::FaApply { host } => format!("FA on host {host} applies the pushed instance lists"),
-            Action::Control { principal, endpoint } => {
-                format!("{} sends a control message to {}", principal_name(principal), endpoint_name(endpoint))
+            Action::FaApply { host } => {
+                format!("FA on host {host} applies the pushed instance lists")
+            }
+            Action::Control {
+                principal,
+                endpoint,
+            } => {
+                format!(
+                    "{} sends a control message to {}",
+                    principal_name(principal),
+                    endpoint_name(endpoint)
+                )
             }
         };
         let result = match outcome {
@@ -1458,27 +1822,54 @@ impl TracedModel for NetworkModel {
     }
 
     fn itf_vars(&self, s: &NetworkState) -> Map<String, Value> {
-        let dips = |mask: u16| itf::set((0..16u8).filter(|d| mask & (1 << d) != 0).map(|d| json!(d)));
-        let per_app = |lists: &[u16]| itf::map(lists.iter().enumerate().map(|(a, m)| (json!(a), dips(*m))));
+        let dips =
+            |mask: u16| itf::set((0..16u8).filter(|d| mask & (1 << d) != 0).map(|d| json!(d)));
+        let per_app =
+            |lists: &[u16]| itf::map(lists.iter().enumerate().map(|(a, m)| (json!(a), dips(*m))));
         let mut vars = Map::new();
         vars.insert(
             "placement".into(),
-            itf::map(s.placement.iter().enumerate().map(|(i, p)| (json!(i), json!({"host": p.host, "dip": p.dip})))),
+            itf::map(
+                s.placement
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| (json!(i), json!({"host": p.host, "dip": p.dip}))),
+            ),
         );
         vars.insert("moves".into(), json!(s.moves));
         vars.insert(
             "filters".into(),
-            itf::map(s.filters.iter().enumerate().map(|(h, lists)| (json!(h), per_app(lists)))),
+            itf::map(
+                s.filters
+                    .iter()
+                    .enumerate()
+                    .map(|(h, lists)| (json!(h), per_app(lists))),
+            ),
         );
         vars.insert(
             "pending".into(),
-            itf::set(s.pending.iter().enumerate().filter(|(_, p)| p.is_some()).map(|(h, _)| json!(h))),
+            itf::set(
+                s.pending
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.is_some())
+                    .map(|(h, _)| json!(h)),
+            ),
         );
         vars.insert(
             "quarantine".into(),
-            itf::set(s.quarantine.iter().enumerate().filter(|(_, q)| **q != 0).map(|(d, _)| json!(d))),
+            itf::set(
+                s.quarantine
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, q)| **q != 0)
+                    .map(|(d, _)| json!(d)),
+            ),
         );
-        vars.insert("conntrack".into(), itf::set(s.conntrack.iter().map(itf::value)));
+        vars.insert(
+            "conntrack".into(),
+            itf::set(s.conntrack.iter().map(itf::value)),
+        );
         vars.insert("broken".into(), itf::claims("NET", s.broken));
         vars
     }

@@ -30,20 +30,38 @@ where
 
     /// Applies `action` to `state`: the outcome and the next state, or `None`
     /// when the action is not enabled in `state`.
-    fn step(&self, state: &Self::State, action: &Self::Action) -> Option<(Self::Outcome, Self::State)>;
+    fn step(
+        &self,
+        state: &Self::State,
+        action: &Self::Action,
+    ) -> Option<(Self::Outcome, Self::State)>;
 
     /// The action's kind, such as `"open"`; coverage is over (kind, outcome kind).
     fn action_kind(action: &Self::Action) -> &'static str;
+
+    /// The action's shape for coverage: its kind and the classes of the
+    /// parties it involves (`"open host->fc control"`), read in `state`.
+    fn action_shape(&self, state: &Self::State, action: &Self::Action) -> String;
 
     /// The outcome's kind, such as `"delivered"` or `"dropped:VlanPolicy"`.
     fn outcome_kind(outcome: &Self::Outcome) -> String;
 
     /// The claims that a step speaks to: the claims a drop enforced, or the
     /// claims whose allowed case a delivery shows.
-    fn claims_touched(&self, before: &Self::State, action: &Self::Action, outcome: &Self::Outcome) -> ClaimSet;
+    fn claims_touched(
+        &self,
+        before: &Self::State,
+        action: &Self::Action,
+        outcome: &Self::Outcome,
+    ) -> ClaimSet;
 
     /// One plain sentence for an auditor, without the step number or claim IDs.
-    fn narrate(&self, before: &Self::State, action: &Self::Action, outcome: &Self::Outcome) -> String;
+    fn narrate(
+        &self,
+        before: &Self::State,
+        action: &Self::Action,
+        outcome: &Self::Outcome,
+    ) -> String;
 
     /// The state as ITF variables (a JSON object from variable name to ITF value).
     fn itf_vars(&self, state: &Self::State) -> Map<String, Value>;

@@ -35,7 +35,11 @@ fn default_bounds_pin_the_state_count() {
 #[test]
 fn without_a_flaw_every_claim_holds_and_every_allowed_case_is_reached() {
     let (broken, unreached, _) = verdicts(NetworkConfig::default().into_model());
-    assert!(broken.is_empty(), "broken without a flaw: {:?}", broken.numbers().collect::<Vec<_>>());
+    assert!(
+        broken.is_empty(),
+        "broken without a flaw: {:?}",
+        broken.numbers().collect::<Vec<_>>()
+    );
     assert!(unreached.is_empty(), "never reached: {unreached:?}");
 }
 
@@ -55,11 +59,19 @@ fn every_flaw_breaks_exactly_the_claims_it_names() {
 fn every_claim_has_a_flaw_that_breaks_it_and_a_property_pair() {
     let properties = NetworkConfig::default().into_model().properties();
     for n in 1..=14u8 {
-        assert!(Flaw::ALL.iter().any(|f| f.breaks().contains(n)), "NET-{n} has no flaw");
-        let named: Vec<_> = properties.iter().filter(|p| claim_of_property(p.name).map(|c| c.number) == Some(n)).collect();
+        assert!(
+            Flaw::ALL.iter().any(|f| f.breaks().contains(n)),
+            "NET-{n} has no flaw"
+        );
+        let named: Vec<_> = properties
+            .iter()
+            .filter(|p| claim_of_property(p.name).map(|c| c.number) == Some(n))
+            .collect();
         assert_eq!(named.len(), 2, "NET-{n} needs one always and one sometimes");
         assert!(named.iter().any(|p| p.expectation == Expectation::Always));
-        assert!(named.iter().any(|p| p.expectation == Expectation::Sometimes));
+        assert!(named
+            .iter()
+            .any(|p| p.expectation == Expectation::Sometimes));
     }
 }
 

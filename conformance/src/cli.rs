@@ -1,0 +1,510 @@
+//! The `fabric` command line: argument definitions and dispatch. The binary
+//! only parses and calls [`run`].
+
+use crate::check::{self, ModelReport};
+use crate::replay::{collect_trace_files, ReplayReport, Verdict};
+use crate::{claims, demo, generate, graph::StateGraph, network};
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use fabric_impl::bugs::BugSet;
+use fabric_model::network::{Flaw, NetworkConfig, NetworkModel};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Checks a cloud fabric's security claims: a formal model, a working
+/// implementation, and traces that hold each to the other.
+#[derive(Debug, Parser)]
+#[command(name = "fabric", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable text.
+    Text,
+    /// JSON, for tools.
+    Json,
+}
+
+/// How replay reaches the implementation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    /// Everything in this process (fast).
+    Inproc,
+    /// The control plane over real mutually authenticated TLS on loopback.
+    Wire,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the model checker over every claim's properties.
+    Check {
+        /// The model to check: `network`, or `all`.
+        #[arg(long, default_value = "all")]
+        model: String,
+        /// Build the model with this deliberate flaw (see `fabric flaws`).
+        #[arg(long)]
+        flaw: Option<String>,
+        /// Larger bounds (slower).
+        #[arg(long)]
+        deep: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Checker threads (default: every core).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// List the deliberate flaws and the claims each breaks.
+    Flaws {
+        /// The model: `network`, or `all`.
+        #[arg(long, default_value = "all")]
+        model: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Explore a model in the browser (stateright's explorer).
+    Explore {
+        /// The model.
+        #[arg(long, default_value = "network")]
+        model: String,
+        /// Build the model with this flaw.
+        #[arg(long)]
+        flaw: Option<String>,
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        listen: String,
+    },
+    /// Generate trace files from the model.
+    Traces {
+        /// What to do with traces.
+        #[command(subcommand)]
+        action: TracesCommand,
+    },
+    /// Replay trace files against the implementation.
+    Replay {
+        /// Trace files or folders (default: `traces/`).
+        paths: Vec<PathBuf>,
+        /// How to reach the implementation.
+        #[arg(long, value_enum, default_value = "inproc")]
+        transport: Transport,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Show the claims catalogue, or check that every claim is traceable.
+    Claims {
+        /// Fail unless every claim (of `--area`) links to a property, a flaw,
+        /// an enforcement point, a conformance test and a trace.
+        #[arg(long)]
+        check: bool,
+        /// Only claims of this area, such as `NET`.
+        #[arg(long)]
+        area: Option<String>,
+        /// The project's catalogue.
+        #[arg(long, default_value = "docs/claims.md")]
+        catalogue: PathBuf,
+        /// The shared list of claim IDs.
+        #[arg(long, default_value = "../shared/CLAIMS.md")]
+        shared: PathBuf,
+    },
+    /// Start a fabric on loopback and print its topology.
+    Up {
+        /// Hosts, each with an FA.
+        #[arg(long, default_value_t = 2)]
+        hosts: u8,
+        /// Applications, each with a web and a worker instance.
+        #[arg(long, default_value_t = 2)]
+        apps: u8,
+        /// Stop after this many seconds (default: run until Ctrl-C).
+        #[arg(long)]
+        for_secs: Option<u64>,
+    },
+    /// Run a scripted tour that shows the rules at work.
+    Demo {
+        /// Which tour.
+        #[command(subcommand)]
+        tour: DemoCommand,
+    },
+}
+
+/// `fabric traces ...`
+#[derive(Debug, Subcommand)]
+pub enum TracesCommand {
+    /// Generate coverage traces, one counterexample per flaw, and random walks.
+    Generate {
+        /// The model: `network`, or `all`.
+        #[arg(long, default_value = "all")]
+        model: String,
+        /// Where to write (a folder per model is made inside).
+        #[arg(long, default_value = "traces")]
+        out: PathBuf,
+    },
+}
+
+/// `fabric demo ...`
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Packets allowed and dropped by the virtual network, with reasons and claim IDs.
+    Network,
+}
+
+/// The models `--model` accepts.
+pub const MODELS: &[&str] = &["network"];
+
+fn models(name: &str) -> Result<Vec<&'static str>> {
+    if name == "all" {
+        return Ok(MODELS.to_vec());
+    }
+    match MODELS.iter().find(|m| **m == name) {
+        Some(m) => Ok(vec![*m]),
+        None => bail!("unknown model {name:?}; known: all, {}", MODELS.join(", ")),
+    }
+}
+
+fn network_flaw(name: Option<&str>) -> Result<Option<Flaw>> {
+    match name {
+        None => Ok(None),
+        Some(n) => match Flaw::from_name(n) {
+            Some(f) => Ok(Some(f)),
+            None => {
+                let names: Vec<&str> = Flaw::ALL.iter().map(|f| f.name()).collect();
+                bail!(
+                    "unknown flaw {n:?}; the network model's flaws are: {}",
+                    names.join(", ")
+                )
+            }
+        },
+    }
+}
+
+fn spinner(message: &str) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.set_message(message.to_string());
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// Runs the command line; the exit code is 0 on success, 1 when a check or
+/// replay failed.
+pub fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Check {
+            model,
+            flaw,
+            deep,
+            format,
+            threads,
+        } => {
+            let threads = threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let mut reports: Vec<ModelReport> = Vec::new();
+            for m in models(&model)? {
+                let cfg = if deep {
+                    NetworkConfig::deep()
+                } else {
+                    NetworkConfig::default()
+                };
+                let cfg = cfg.with_flaw(network_flaw(flaw.as_deref())?);
+                let bar = spinner(&format!("checking {m}"));
+                let report = check::check_network(cfg, threads, |n| {
+                    bar.set_message(format!("checking {m}: {n} states"))
+                });
+                bar.finish_and_clear();
+                if format == Format::Text {
+                    print!("{}", check::render_text(&report));
+                }
+                reports.push(report);
+            }
+            if format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&reports)?);
+            }
+            let ok = reports.iter().all(ModelReport::ok);
+            if format == Format::Text {
+                println!(
+                    "{}",
+                    if ok {
+                        "every property holds and every allowed case is reached"
+                    } else {
+                        "some properties FAILED"
+                    }
+                );
+            }
+            Ok(if ok { 0 } else { 1 })
+        }
+        Command::Flaws { model, format } => {
+            models(&model)?;
+            let rows: Vec<serde_json::Value> = Flaw::ALL
+                .iter()
+                .map(|f| {
+                    serde_json::json!({
+                        "model": "network",
+                        "flaw": f.name(),
+                        "breaks": f.breaks().numbers().map(|n| format!("NET-{n}")).collect::<Vec<_>>(),
+                        "description": f.description(),
+                    })
+                })
+                .collect();
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+                Format::Text => {
+                    println!(
+                        "{:<8} {:<30} {:<16} WHAT IT REMOVES",
+                        "MODEL", "FLAW", "BREAKS"
+                    );
+                    for f in Flaw::ALL {
+                        let breaks: Vec<String> =
+                            f.breaks().numbers().map(|n| format!("NET-{n}")).collect();
+                        println!(
+                            "{:<8} {:<30} {:<16} {}",
+                            "network",
+                            f.name(),
+                            breaks.join(","),
+                            f.description()
+                        );
+                    }
+                }
+            }
+            Ok(0)
+        }
+        Command::Explore {
+            model,
+            flaw,
+            listen,
+        } => {
+            models(&model)?;
+            let flaw = network_flaw(flaw.as_deref())?;
+            // stateright's explorer panics when it cannot bind: find out first.
+            let probe = std::net::TcpListener::bind(&listen)
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            let addr = probe.local_addr()?;
+            drop(probe);
+            println!(
+                "explorer for the network model (flaw: {}) at http://{addr}/",
+                flaw.map_or("none", |f| f.name())
+            );
+            println!("press Ctrl-C to stop");
+            use stateright::Model;
+            let _ = NetworkConfig::default()
+                .with_flaw(flaw)
+                .into_model()
+                .checker()
+                .serve(addr);
+            Ok(0)
+        }
+        Command::Traces {
+            action: TracesCommand::Generate { model, out },
+        } => {
+            for m in models(&model)? {
+                let bar = spinner(&format!("generating {m} traces"));
+                let written = generate_network_traces(&out, |msg| bar.set_message(msg))?;
+                bar.finish_and_clear();
+                println!(
+                    "{m}: wrote {written} traces under {}",
+                    out.join(m).display()
+                );
+            }
+            Ok(0)
+        }
+        Command::Replay {
+            paths,
+            transport,
+            format,
+        } => run_replay(paths, transport, format),
+        Command::Claims {
+            check,
+            area,
+            catalogue,
+            shared,
+        } => claims::run_cli(&catalogue, &shared, area.as_deref(), check),
+        Command::Up {
+            hosts,
+            apps,
+            for_secs,
+        } => demo::up(hosts, apps, for_secs),
+        Command::Demo {
+            tour: DemoCommand::Network,
+        } => demo::network(),
+    }
+}
+
+/// Random walks generated per model.
+pub const WALK_SEEDS: [u64; 3] = [1, 2, 3];
+/// Steps per random walk.
+pub const WALK_STEPS: usize = 40;
+
+/// Every network trace, named: coverage, a counterexample per flaw, walks.
+pub fn network_traces(
+    mut progress: impl FnMut(String),
+) -> Result<Vec<(String, NetworkModel, crate::Trace<NetworkModel>)>> {
+    let model = NetworkConfig::default().into_model();
+    progress("exploring the network model".into());
+    let graph = StateGraph::explore(&model, 5_000_000, |_| {})?;
+    let mut traces = Vec::new();
+    progress("choosing coverage paths".into());
+    for (name, trace) in generate::coverage(&model, &graph) {
+        traces.push((name, model.clone(), trace));
+    }
+    for flaw in Flaw::ALL {
+        progress(format!("counterexample for {flaw}"));
+        let flawed = NetworkConfig::default().with_flaw(Some(flaw)).into_model();
+        let graph = StateGraph::explore_until(&flawed, 5_000_000, true, |_| {})?;
+        let trace = generate::counterexample(&flawed, &graph)
+            .with_context(|| format!("flaw {flaw} breaks no claim"))?;
+        traces.push((format!("flaw-{flaw}"), flawed, trace));
+    }
+    for seed in WALK_SEEDS {
+        traces.push((
+            format!("walk-seed-{seed}"),
+            model.clone(),
+            generate::random_walk(&model, seed, WALK_STEPS),
+        ));
+    }
+    Ok(traces)
+}
+
+/// Writes every network trace under `out/network/`; returns how many.
+pub fn generate_network_traces(out: &Path, progress: impl FnMut(String)) -> Result<usize> {
+    let dir = out.join("network");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // Stale files of an earlier generation would otherwise linger.
+    for entry in std::fs::read_dir(&dir)? {
+        let path = entry?.path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name.ends_with(".itf.json") || name.ends_with(".md") {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
+    let traces = network_traces(progress)?;
+    for (name, model, trace) in &traces {
+        let itf_path = dir.join(format!("{name}.itf.json"));
+        std::fs::write(&itf_path, trace.to_itf(model))
+            .with_context(|| format!("cannot write {}", itf_path.display()))?;
+        let md_path = dir.join(format!("{name}.md"));
+        std::fs::write(&md_path, crate::narrative::narrate(model, trace))
+            .with_context(|| format!("cannot write {}", md_path.display()))?;
+    }
+    Ok(traces.len())
+}
+
+/// `fabric replay`: replays every trace file under `paths` and prints, per
+/// file, how it ended, then steps matched per claim.
+pub fn run_replay(paths: Vec<PathBuf>, transport: Transport, format: Format) -> Result<i32> {
+    let paths = if paths.is_empty() {
+        vec![PathBuf::from("traces")]
+    } else {
+        paths
+    };
+    let files = collect_trace_files(&paths)
+        .with_context(|| format!("cannot list trace files under {paths:?}"))?;
+    if files.is_empty() {
+        bail!("no .itf.json trace files under {paths:?}");
+    }
+    let bar = ProgressBar::new(files.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut reports: Vec<ReplayReport> = Vec::new();
+    let mut errors: Vec<String> = Vec::new();
+    let mut lines = Vec::new();
+    for file in &files {
+        bar.set_message(file.display().to_string());
+        match network::replay_network_file(file, transport, BugSet::NONE) {
+            Ok(report) => {
+                let status = match &report.verdict {
+                    Verdict::Matched => format!(
+                        "ok    {}/{} steps matched",
+                        report.steps_matched, report.steps_total
+                    ),
+                    Verdict::StoppedAsExpected { step } => {
+                        format!(
+                            "ok    stopped at step {step} of {}, where the flaw let it through",
+                            report.steps_total
+                        )
+                    }
+                    Verdict::Mismatch(m) => format!(
+                        "FAIL  step {} ({}): expected {}, observed {} [{}]",
+                        m.step,
+                        m.action,
+                        m.expected,
+                        m.observed,
+                        m.claims.join(", ")
+                    ),
+                    Verdict::NotStopped {
+                        expected_step,
+                        mismatch,
+                    } => format!(
+                        "FAIL  the flaw's step {expected_step} was not stopped (stopped at {:?})",
+                        mismatch.as_ref().map(|m| m.step)
+                    ),
+                };
+                lines.push(format!("{}: {status}", file.display()));
+                reports.push(report);
+            }
+            Err(e) => {
+                lines.push(format!("{}: FAIL  {e:#}", file.display()));
+                errors.push(format!("{e:#}"));
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let mut per_claim: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &reports {
+        for (claim, n) in &r.claims_matched {
+            *per_claim.entry(claim.clone()).or_default() += n;
+        }
+    }
+    let passed = errors.is_empty() && reports.iter().all(ReplayReport::passed);
+    match format {
+        Format::Json => {
+            let doc = serde_json::json!({
+                "passed": passed,
+                "traces": reports,
+                "errors": errors,
+                "claims": per_claim,
+            });
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+        Format::Text => {
+            for line in &lines {
+                println!("{line}");
+            }
+            println!("\nsteps matched per claim:");
+            let mut ids: Vec<&String> = per_claim.keys().collect();
+            ids.sort_by_key(|id| {
+                id.split_once('-')
+                    .and_then(|(_, n)| n.parse::<u32>().ok())
+                    .unwrap_or(0)
+            });
+            for id in ids {
+                println!("  {id:<7} {}", per_claim[id]);
+            }
+            let failed = lines.iter().filter(|l| l.contains(": FAIL")).count();
+            println!(
+                "{} traces, {} passed, {} failed",
+                lines.len(),
+                lines.len() - failed,
+                failed
+            );
+        }
+    }
+    Ok(if passed { 0 } else { 1 })
+}

@@ -1,0 +1,214 @@
+//! The explored state graph of a model, in petgraph.
+//!
+//! Exploration is breadth-first from the initial states, so the tree of first
+//! discoveries gives a shortest path to every state; a flaw's counterexample
+//! is the tree path to the first state where a claim is broken, which is then
+//! a shortest counterexample (stateright's own paths are not guaranteed
+//! minimal). Edges are deduplicated per (from, to) pair; the first action
+//! found is kept.
+
+use fabric_model::trace::TracedModel;
+use fabric_model::ClaimSet;
+use petgraph::graph::{DiGraph, NodeIndex};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::Hash;
+use thiserror::Error;
+
+/// Exploration stopped before it was complete.
+#[derive(Debug, Error)]
+#[error("the model has more than {limit} states; raise the limit or lower the bounds")]
+pub struct TooManyStates {
+    /// The limit that was hit.
+    pub limit: usize,
+}
+
+/// Where a (action kind, outcome kind) pair, or a broken claim, first shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Occurrence<A> {
+    /// The state the action is taken in.
+    pub from: NodeIndex,
+    /// The action.
+    pub action: A,
+}
+
+/// At most this many occurrences are kept per coverage key, so that trace
+/// chaining can find a near one without keeping every edge.
+const OCCURRENCES_PER_KEY: usize = 64;
+
+/// A model's explored state graph.
+pub struct StateGraph<M: TracedModel>
+where
+    M::Action: Serialize + DeserializeOwned,
+{
+    /// States as nodes, actions as edges.
+    pub graph: DiGraph<M::State, M::Action>,
+    /// Each node's BFS-tree parent and the action taken from it.
+    pub parent: Vec<Option<(NodeIndex, M::Action)>>,
+    /// The initial state's node.
+    pub root: NodeIndex,
+    /// Per coverage key, where it occurs (the first being the shallowest).
+    pub coverage: BTreeMap<String, Vec<Occurrence<M::Action>>>,
+    /// Per broken claim number, the shallowest state where it is broken.
+    pub first_broken: BTreeMap<u8, NodeIndex>,
+    /// Transitions taken, counting repeats.
+    pub transitions: u64,
+    /// Each state's node.
+    pub index: HashMap<M::State, NodeIndex>,
+}
+
+/// A model's coverage key for a step: the action's shape and the outcome kind.
+pub fn coverage_key<M: TracedModel>(
+    model: &M,
+    state: &M::State,
+    action: &M::Action,
+    outcome: &M::Outcome,
+) -> String
+where
+    M::Action: Serialize + DeserializeOwned,
+{
+    format!(
+        "{} -> {}",
+        model.action_shape(state, action),
+        M::outcome_kind(outcome)
+    )
+}
+
+impl<M: TracedModel> StateGraph<M>
+where
+    M::State: Clone + Eq + Hash,
+    M::Action: Serialize + DeserializeOwned + Clone,
+{
+    /// Explores `model` breadth-first, up to `max_states` states;
+    /// `progress` is called with the number of states so far.
+    pub fn explore(
+        model: &M,
+        max_states: usize,
+        progress: impl FnMut(usize),
+    ) -> Result<Self, TooManyStates> {
+        Self::explore_until(model, max_states, false, progress)
+    }
+
+    /// Like [`StateGraph::explore`], but stops at the first state where a
+    /// claim is broken when `stop_at_broken` is set (breadth-first, so that
+    /// state is at the least depth).
+    pub fn explore_until(
+        model: &M,
+        max_states: usize,
+        stop_at_broken: bool,
+        mut progress: impl FnMut(usize),
+    ) -> Result<Self, TooManyStates> {
+        let mut graph = DiGraph::new();
+        let mut index: HashMap<M::State, NodeIndex> = HashMap::new();
+        let mut parent = Vec::new();
+        let mut coverage: BTreeMap<String, Vec<Occurrence<M::Action>>> = BTreeMap::new();
+        let mut first_broken = BTreeMap::new();
+        let mut edges: HashSet<(NodeIndex, NodeIndex)> = HashSet::new();
+        let mut transitions = 0u64;
+        let init = model
+            .init_states()
+            .into_iter()
+            .next()
+            .expect("every model has an initial state");
+        let root = graph.add_node(init.clone());
+        index.insert(init, root);
+        parent.push(None);
+        let mut frontier = std::collections::VecDeque::from([root]);
+        let mut actions = Vec::new();
+        while let Some(at) = frontier.pop_front() {
+            if stop_at_broken && !first_broken.is_empty() {
+                break;
+            }
+            let state = graph[at].clone();
+            actions.clear();
+            model.actions(&state, &mut actions);
+            for action in actions.drain(..) {
+                let Some((outcome, next)) = model.step(&state, &action) else {
+                    continue;
+                };
+                transitions += 1;
+                let occurrences = coverage
+                    .entry(coverage_key(model, &state, &action, &outcome))
+                    .or_default();
+                if occurrences.len() < OCCURRENCES_PER_KEY {
+                    occurrences.push(Occurrence {
+                        from: at,
+                        action: action.clone(),
+                    });
+                }
+                let to = match index.get(&next) {
+                    Some(n) => *n,
+                    None => {
+                        if graph.node_count() >= max_states {
+                            return Err(TooManyStates { limit: max_states });
+                        }
+                        let broken: ClaimSet = M::broken_claims(&next);
+                        let n = graph.add_node(next.clone());
+                        index.insert(next, n);
+                        parent.push(Some((at, action.clone())));
+                        for claim in broken.numbers() {
+                            first_broken.entry(claim).or_insert(n);
+                        }
+                        frontier.push_back(n);
+                        if graph.node_count() % 4096 == 0 {
+                            progress(graph.node_count());
+                        }
+                        n
+                    }
+                };
+                if edges.insert((at, to)) {
+                    graph.add_edge(at, to, action);
+                }
+            }
+        }
+        progress(graph.node_count());
+        Ok(StateGraph {
+            graph,
+            parent,
+            root,
+            coverage,
+            first_broken,
+            transitions,
+            index,
+        })
+    }
+
+    /// The actions of the BFS-tree path from the root to `node`: a shortest path.
+    pub fn path_to(&self, node: NodeIndex) -> Vec<M::Action> {
+        let mut actions = Vec::new();
+        let mut at = node;
+        while let Some((from, action)) = &self.parent[at.index()] {
+            actions.push(action.clone());
+            at = *from;
+        }
+        actions.reverse();
+        actions
+    }
+
+    /// A shortest path from `start` to any node for which `goal` holds, as
+    /// the nodes and the actions between them.
+    pub fn path_between(
+        &self,
+        start: NodeIndex,
+        goal: impl Fn(NodeIndex) -> bool,
+    ) -> Option<Vec<M::Action>> {
+        let (_, nodes) = petgraph::algo::astar(&self.graph, start, goal, |_| 1u32, |_| 0)?;
+        let actions = nodes
+            .windows(2)
+            .map(|w| {
+                let edge = self
+                    .graph
+                    .find_edge(w[0], w[1])
+                    .expect("astar walks existing edges");
+                self.graph[edge].clone()
+            })
+            .collect();
+        Some(actions)
+    }
+
+    /// Number of states.
+    pub fn state_count(&self) -> usize {
+        self.graph.node_count()
+    }
+}

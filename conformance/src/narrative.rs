@@ -1,0 +1,63 @@
+//! A trace as a Markdown narrative: one numbered plain line per step with the
+//! claim IDs it touches, for an auditor reading a pull request.
+
+use crate::itf::{area_prefix, Trace};
+use fabric_model::trace::TracedModel;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::fmt::Write;
+
+/// The narrative of `trace`.
+pub fn narrate<M: TracedModel>(model: &M, trace: &Trace<M>) -> String
+where
+    M::Action: Serialize + DeserializeOwned + Clone,
+    M::State: Clone,
+{
+    let m = &trace.meta;
+    let area = area_prefix(M::AREA);
+    let mut out = String::new();
+    let _ = writeln!(out, "# {}", m.description);
+    let _ = writeln!(out);
+    let _ = writeln!(out, "- model: `{}` with `{}`", m.model, m.bounds);
+    let _ = writeln!(out, "- flaw: {}", m.flaw.as_deref().unwrap_or("none"));
+    let generator = match m.seed {
+        Some(seed) => format!("{} (seed {seed})", m.generator),
+        None => m.generator.clone(),
+    };
+    let _ = writeln!(out, "- generator: {generator}");
+    let claims = crate::itf::claims_in_order(&m.claims);
+    let _ = writeln!(
+        out,
+        "- claims: {}",
+        if claims.is_empty() {
+            "none".into()
+        } else {
+            claims.join(", ")
+        }
+    );
+    let _ = writeln!(out);
+    for (i, step) in trace.steps.iter().enumerate() {
+        let line = model.narrate(trace.before(i), &step.action, &step.outcome);
+        let ids: Vec<String> = step
+            .claims
+            .numbers()
+            .map(|n| format!("{area}-{n}"))
+            .collect();
+        let tag = if ids.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", ids.join(", "))
+        };
+        let newly_broken = M::broken_claims(&step.after)
+            .numbers()
+            .filter(|n| !M::broken_claims(trace.before(i)).contains(*n));
+        let broken: Vec<String> = newly_broken.map(|n| format!("{area}-{n}")).collect();
+        let verdict = if broken.is_empty() {
+            String::new()
+        } else {
+            format!(" **breaks {}**", broken.join(", "))
+        };
+        let _ = writeln!(out, "{}. {line}.{tag}{verdict}", i + 1);
+    }
+    out
+}

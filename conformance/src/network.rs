@@ -1,0 +1,687 @@
+//! The network area's adapter: model actions carried out on the
+//! implementation's virtual network and control plane, and the
+//! implementation's state read back in model terms.
+
+use crate::cli::Transport;
+use crate::itf::{read_trace, RawTrace};
+use crate::replay::{replay, Adapter, AdapterError, ReplayError, ReplayReport};
+use fabric_impl::bugs::BugSet;
+use fabric_impl::control::agent::Agent;
+use fabric_impl::control::auth::{authenticate_client, ClientPolicy, Identity};
+use fabric_impl::control::pki::{Credential, FabricPki};
+use fabric_impl::control::wire::{Request, Response};
+use fabric_impl::control::Controller;
+use fabric_impl::control::{
+    ControlError, Endpoint, FabricConfig, Principal as WirePrincipal, RunningFabric,
+};
+use fabric_impl::net::{
+    self as inet, ports, ConntrackKey, Delivery, Denied, NodeId, Packet, RuleSet, Topology,
+    VirtualNetwork,
+};
+use fabric_model::network::Flaw;
+use fabric_model::network::{
+    Action, Addr, Conn, ControlEndpoint, DeviceKind, DropReason, NetworkConfig, Node, Outcome,
+    Port, Principal,
+};
+use fabric_model::trace::itf as enc;
+use rustls::pki_types::UnixTime;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::sync::OnceLock;
+
+/// How control messages travel between FC and FA.
+pub trait ControlTransport {
+    /// Delivers `lists` to `host`'s FA, which applies them to `filters`;
+    /// returns the version the FA says it applied.
+    fn deliver_push(
+        &mut self,
+        host: inet::HostId,
+        lists: &inet::InstanceLists,
+    ) -> Result<u64, AdapterError>;
+
+    /// Sends a control message as `principal` to `endpoint`; the inner
+    /// result is the server's decision.
+    fn control(
+        &mut self,
+        principal: Principal,
+        endpoint: ControlEndpoint,
+    ) -> Result<Result<(), Denied>, AdapterError>;
+}
+
+/// The implementation's topology for the model's bounds.
+pub fn topology_for(cfg: &NetworkConfig) -> Topology {
+    Topology::example(cfg.fc_replicas, cfg.hosts, cfg.apps, cfg.spare_ips)
+}
+
+/// The implementation's rule set for the model's bounds, with `bugs`.
+pub fn rules_for(cfg: &NetworkConfig, topology: &Topology, bugs: BugSet) -> RuleSet {
+    let mut rules = RuleSet::for_topology(topology, usize::from(cfg.max_connections));
+    rules.bugs = bugs;
+    rules
+}
+
+/// The network adapter.
+pub struct NetworkAdapter<T: ControlTransport> {
+    net: VirtualNetwork,
+    fc: Controller,
+    transport: T,
+    apps: u8,
+    /// Who opened each tracked connection, as the model names it.
+    initiators: BTreeMap<ConntrackKey, Node>,
+}
+
+fn node_to_impl(n: Node) -> NodeId {
+    match n {
+        Node::Fc(i) => NodeId::Fc(i),
+        Node::Host(h) => NodeId::Host(h),
+        Node::Vm(i) => NodeId::Vm(i),
+        Node::Device(k) => NodeId::Device(device_to_impl(k)),
+        Node::Storage => NodeId::Storage,
+        Node::Internet => NodeId::Internet,
+        Node::Corp => NodeId::Corp,
+        Node::Mgmt => NodeId::Mgmt,
+    }
+}
+
+fn node_to_model(n: NodeId) -> Node {
+    match n {
+        NodeId::Fc(i) => Node::Fc(i),
+        NodeId::Host(h) => Node::Host(h),
+        NodeId::Vm(i) => Node::Vm(i),
+        NodeId::Device(k) => Node::Device(match k {
+            inet::DeviceKind::Power => DeviceKind::Power,
+            inet::DeviceKind::Switch => DeviceKind::Switch,
+            inet::DeviceKind::LoadBalancer => DeviceKind::LoadBalancer,
+        }),
+        NodeId::Storage => Node::Storage,
+        NodeId::Internet => Node::Internet,
+        NodeId::Corp => Node::Corp,
+        NodeId::Mgmt => Node::Mgmt,
+    }
+}
+
+fn device_to_impl(k: DeviceKind) -> inet::DeviceKind {
+    match k {
+        DeviceKind::Power => inet::DeviceKind::Power,
+        DeviceKind::Switch => inet::DeviceKind::Switch,
+        DeviceKind::LoadBalancer => inet::DeviceKind::LoadBalancer,
+    }
+}
+
+/// The port number of a model port.
+pub fn port_number(p: Port) -> u16 {
+    match p {
+        Port::Control => ports::CONTROL,
+        Port::App => ports::APP,
+        Port::Https => ports::HTTPS,
+        Port::RemoteDesktop => ports::RDP,
+        Port::RemoteDebug => ports::DEBUG,
+        Port::FileShare => ports::SMB,
+    }
+}
+
+fn port_to_model(n: u16) -> Option<Port> {
+    [
+        Port::Control,
+        Port::App,
+        Port::Https,
+        Port::RemoteDesktop,
+        Port::RemoteDebug,
+        Port::FileShare,
+    ]
+    .into_iter()
+    .find(|p| port_number(*p) == n)
+}
+
+/// The model's reason for an implementation's denial.
+pub fn reason_to_model(d: Denied) -> DropReason {
+    match d {
+        Denied::VlanPolicy => DropReason::VlanPolicy,
+        Denied::ConntrackFull => DropReason::ConntrackFull,
+        Denied::SpoofedSource => DropReason::SpoofedSource,
+        Denied::InfrastructureEndpoint => DropReason::InfrastructureEndpoint,
+        Denied::Broadcast => DropReason::Broadcast,
+        Denied::NotInAllowList => DropReason::NotInAllowList,
+        Denied::OutboundNotAllowed => DropReason::OutboundNotAllowed,
+        Denied::InboundNotAllowed => DropReason::InboundNotAllowed,
+        Denied::RemoteAccessDisabled => DropReason::RemoteAccessDisabled,
+        Denied::NotExposed => DropReason::NotExposed,
+        Denied::CorpAcl => DropReason::CorpAcl,
+        Denied::NoSuchAddress => DropReason::NoSuchAddress,
+        Denied::UnauthenticatedPeer => DropReason::UnauthenticatedPeer,
+        Denied::UnpinnedFingerprint => DropReason::UnpinnedFingerprint,
+    }
+}
+
+impl<T: ControlTransport> NetworkAdapter<T> {
+    /// An implementation for the model's bounds, with `bugs` switched on;
+    /// `transport` is made for the network's hosts (their FAs program the
+    /// network's filters).
+    pub fn new<E>(
+        cfg: &NetworkConfig,
+        bugs: BugSet,
+        transport: impl FnOnce(&VirtualNetwork) -> Result<T, E>,
+    ) -> Result<Self, E> {
+        let topology = topology_for(cfg);
+        let rules = rules_for(cfg, &topology, bugs);
+        let net = VirtualNetwork::new(topology.clone(), rules);
+        let transport = transport(&net)?;
+        Ok(NetworkAdapter {
+            fc: Controller::new(topology),
+            net,
+            transport,
+            apps: cfg.apps,
+            initiators: BTreeMap::new(),
+        })
+    }
+
+    /// The virtual network.
+    pub fn network(&self) -> &VirtualNetwork {
+        &self.net
+    }
+
+    /// The control transport.
+    pub fn transport_mut(&mut self) -> &mut T {
+        &mut self.transport
+    }
+
+    fn addr(&self, a: Addr) -> Result<Ipv4Addr, AdapterError> {
+        let t = self.net.topology();
+        let missing = || AdapterError(format!("{a:?} is not in the implementation's topology"));
+        let ip = match a {
+            Addr::Fc(n) => t.fc.get(usize::from(n)).copied(),
+            Addr::Host(n) => t.hosts.get(usize::from(n)).copied(),
+            Addr::Dip(d) => t.dip_pool.get(usize::from(d)).copied(),
+            Addr::Vip(v) => t.vips.get(usize::from(v)).copied(),
+            Addr::Device(k) => t
+                .devices
+                .iter()
+                .find(|(d, _)| *d == device_to_impl(k))
+                .map(|(_, ip)| *ip),
+            Addr::Storage => Some(t.storage),
+            Addr::Internet => Some(t.internet),
+            Addr::Corp => Some(t.corp),
+            Addr::Mgmt => Some(t.mgmt),
+            Addr::Broadcast => Some(inet::BROADCAST),
+        };
+        ip.ok_or_else(missing)
+    }
+
+    fn addr_to_model(&self, ip: Ipv4Addr) -> Option<Addr> {
+        let t = self.net.topology();
+        let pos = |v: &[Ipv4Addr]| v.iter().position(|x| *x == ip).map(|i| i as u8);
+        pos(&t.fc)
+            .map(Addr::Fc)
+            .or_else(|| pos(&t.hosts).map(Addr::Host))
+            .or_else(|| pos(&t.dip_pool).map(Addr::Dip))
+            .or_else(|| pos(&t.vips).map(Addr::Vip))
+            .or_else(|| {
+                t.devices.iter().find(|(_, a)| *a == ip).map(|(k, _)| {
+                    match node_to_model(NodeId::Device(*k)) {
+                        Node::Device(d) => Addr::Device(d),
+                        _ => unreachable!("a device maps to a device"),
+                    }
+                })
+            })
+            .or_else(|| {
+                [
+                    (t.storage, Addr::Storage),
+                    (t.internet, Addr::Internet),
+                    (t.corp, Addr::Corp),
+                    (t.mgmt, Addr::Mgmt),
+                ]
+                .into_iter()
+                .find(|(a, _)| *a == ip)
+                .map(|(_, m)| m)
+            })
+    }
+
+    fn send(&mut self, sender: Node, pkt: Packet) -> Outcome {
+        let before: Vec<ConntrackKey> = self.net.conntrack().entries().copied().collect();
+        match self.net.send(node_to_impl(sender), pkt) {
+            Delivery::Delivered(to) => {
+                for key in self.net.conntrack().entries() {
+                    if !before.contains(key) {
+                        self.initiators.insert(*key, sender);
+                    }
+                }
+                Outcome::Delivered {
+                    to: to.into_iter().map(node_to_model).collect(),
+                }
+            }
+            Delivery::Dropped(d) => Outcome::Dropped {
+                reason: reason_to_model(d),
+            },
+        }
+    }
+
+    fn own_addr(&self, node: Node) -> Result<Ipv4Addr, AdapterError> {
+        self.net
+            .address_of(node_to_impl(node))
+            .ok_or_else(|| AdapterError(format!("{node:?} has no address in the implementation")))
+    }
+
+    fn dip_index(&self, ip: Ipv4Addr) -> u8 {
+        self.net
+            .topology()
+            .dip_pool
+            .iter()
+            .position(|d| *d == ip)
+            .map_or(u8::MAX, |i| i as u8)
+    }
+}
+
+/// An outcome for a step the implementation could not take at all; it never
+/// equals a model prediction of success, so replay reports a mismatch.
+fn refused_step() -> Outcome {
+    Outcome::Refused {
+        reason: DropReason::NoSuchAddress,
+    }
+}
+
+impl<T: ControlTransport> Adapter<fabric_model::network::NetworkModel> for NetworkAdapter<T> {
+    fn apply(&mut self, action: &Action) -> Result<Outcome, AdapterError> {
+        Ok(match *action {
+            Action::Open { from, to, port } => {
+                let pkt = Packet {
+                    src: self.own_addr(from)?,
+                    dst: self.addr(to)?,
+                    dst_port: port_number(port),
+                    reply: false,
+                };
+                self.send(from, pkt)
+            }
+            Action::Reply { conn } => {
+                let target = self.addr(conn.target)?;
+                let Some(responder) = self.net.resolve(target) else {
+                    return Ok(refused_step());
+                };
+                let pkt = Packet {
+                    src: target,
+                    dst: self.addr(conn.src)?,
+                    dst_port: port_number(conn.port),
+                    reply: true,
+                };
+                self.send(node_to_model(responder), pkt)
+            }
+            Action::Close { conn } => {
+                let key = ConntrackKey {
+                    src: self.addr(conn.src)?,
+                    dst: self.addr(conn.target)?,
+                    port: port_number(conn.port),
+                };
+                self.initiators.remove(&key);
+                if self.net.close(&key) {
+                    Outcome::Closed
+                } else {
+                    refused_step()
+                }
+            }
+            Action::Datagram { vm, src, to } => {
+                let pkt = Packet {
+                    src: self.addr(src)?,
+                    dst: self.addr(to)?,
+                    dst_port: ports::APP,
+                    reply: false,
+                };
+                self.send(Node::Vm(vm), pkt)
+            }
+            Action::Broadcast { from } => {
+                let pkt = Packet {
+                    src: self.own_addr(from)?,
+                    dst: inet::BROADCAST,
+                    dst_port: ports::APP,
+                    reply: false,
+                };
+                self.send(from, pkt)
+            }
+            Action::Move { instance, to_host } => match self.fc.move_instance(instance, to_host) {
+                Ok(ip) => {
+                    self.net.attach(instance, to_host, ip);
+                    Outcome::Moved {
+                        dip: self.dip_index(ip),
+                    }
+                }
+                Err(_) => refused_step(),
+            },
+            Action::FaApply { host } => {
+                let Some(lists) = self.fc.take_push(host) else {
+                    return Ok(refused_step());
+                };
+                match self.transport.deliver_push(host, &lists) {
+                    Ok(version) => {
+                        self.fc.acknowledge(host, version);
+                        Outcome::Applied
+                    }
+                    Err(e) => {
+                        self.fc.requeue_push(host, lists);
+                        return Err(e);
+                    }
+                }
+            }
+            Action::Control {
+                principal,
+                endpoint,
+            } => match self.transport.control(principal, endpoint)? {
+                Ok(()) => Outcome::Accepted,
+                Err(d) => Outcome::Refused {
+                    reason: reason_to_model(d),
+                },
+            },
+        })
+    }
+
+    fn observe(&self) -> Map<String, Value> {
+        let mut vars = Map::new();
+        let placement = self.net.ports().iter().map(|p| {
+            (
+                json!(p.instance),
+                json!({"host": p.host, "dip": self.dip_index(p.ip)}),
+            )
+        });
+        vars.insert("placement".into(), enc::map(placement));
+        let filters = self.net.filters_snapshot();
+        let per_host = filters.iter().enumerate().map(|(h, f)| {
+            let per_app = (0..self.apps).map(|a| {
+                let ips = f
+                    .allow
+                    .get(&a)
+                    .into_iter()
+                    .flatten()
+                    .map(|ip| json!(self.dip_index(*ip)));
+                (json!(a), enc::set(ips))
+            });
+            (json!(h), enc::map(per_app))
+        });
+        vars.insert("filters".into(), enc::map(per_host));
+        vars.insert(
+            "pending".into(),
+            enc::set(self.fc.pending_hosts().map(|h| json!(h))),
+        );
+        vars.insert(
+            "quarantine".into(),
+            enc::set(self.fc.quarantined().map(|ip| json!(self.dip_index(ip)))),
+        );
+        let conns = self.net.conntrack().entries().map(|k| {
+            let conn = (|| {
+                Some(Conn {
+                    initiator: *self.initiators.get(k)?,
+                    src: self.addr_to_model(k.src)?,
+                    target: self.addr_to_model(k.dst)?,
+                    port: port_to_model(k.port)?,
+                })
+            })();
+            // An entry the model cannot name still shows up, as a mismatch.
+            conn.map_or_else(
+                || json!({ "unmapped": format!("{k:?}") }),
+                |c| enc::value(&c),
+            )
+        });
+        vars.insert("conntrack".into(), enc::set(conns));
+        vars
+    }
+}
+
+/// The control plane in this process: the FA's request handler called
+/// directly, and the TLS endpoints' certificate decisions called on the
+/// principals' real certificates.
+pub struct InProcess {
+    agents: Vec<Agent>,
+    pki: &'static FabricPki,
+    bugs: BugSet,
+}
+
+/// One PKI for every in-process replay: generating keys per trace would
+/// dominate replay time, and the decisions do not depend on which keys.
+fn shared_pki(hosts: usize) -> Result<&'static FabricPki, AdapterError> {
+    static PKI: OnceLock<Result<FabricPki, String>> = OnceLock::new();
+    const MAX_HOSTS: usize = 16;
+    if hosts > MAX_HOSTS {
+        return Err(AdapterError(format!(
+            "at most {MAX_HOSTS} hosts in process"
+        )));
+    }
+    PKI.get_or_init(|| FabricPki::generate(MAX_HOSTS).map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| AdapterError(format!("cannot make the fabric PKI: {e}")))
+}
+
+impl InProcess {
+    /// A control plane whose FAs program `net`'s filters.
+    pub fn new(net: &VirtualNetwork) -> Result<Self, AdapterError> {
+        let bugs = net.rules().bugs;
+        let hosts = net.topology().hosts.len();
+        let agents = (0..hosts as inet::HostId)
+            .map(|h| {
+                let filters = net
+                    .host_filters(h)
+                    .ok_or_else(|| AdapterError(format!("host {h} has no filters")))?;
+                Ok(Agent::new(h, filters, bugs))
+            })
+            .collect::<Result<_, AdapterError>>()?;
+        Ok(InProcess {
+            agents,
+            pki: shared_pki(hosts)?,
+            bugs,
+        })
+    }
+}
+
+/// The credential a model principal holds.
+pub fn credential_of(pki: &FabricPki, principal: Principal) -> &Credential {
+    match principal {
+        Principal::Fc => pki.fc(),
+        Principal::Smapi => pki.smapi(),
+        Principal::Admin => pki.admin(),
+        Principal::RogueHost(_) => pki.rogue(),
+    }
+}
+
+/// The policy of the TLS endpoint a model endpoint names.
+pub fn policy_of(pki: &FabricPki, endpoint: ControlEndpoint) -> ClientPolicy {
+    let pinned = |c: &Credential, id: Identity| ClientPolicy::Pinned {
+        fingerprints: [(c.fingerprint(), id)].into_iter().collect(),
+    };
+    match endpoint {
+        ControlEndpoint::Fa(_) => ClientPolicy::ChainedToRoot {
+            root: pki.root().clone(),
+        },
+        ControlEndpoint::FcSmapi => pinned(pki.smapi(), Identity::Smapi),
+        ControlEndpoint::FcAdmin => pinned(pki.admin(), Identity::Admin),
+    }
+}
+
+impl ControlTransport for InProcess {
+    fn deliver_push(
+        &mut self,
+        host: inet::HostId,
+        lists: &inet::InstanceLists,
+    ) -> Result<u64, AdapterError> {
+        let agent = self
+            .agents
+            .get(usize::from(host))
+            .ok_or_else(|| AdapterError(format!("no FA on host {host}")))?;
+        match agent.handle(Request::PushLists(lists.clone())) {
+            Response::Applied { version } => Ok(version),
+            other => Err(AdapterError(format!("FA answered {other:?} to a push"))),
+        }
+    }
+
+    fn control(
+        &mut self,
+        principal: Principal,
+        endpoint: ControlEndpoint,
+    ) -> Result<Result<(), Denied>, AdapterError> {
+        let credential = credential_of(self.pki, principal);
+        let chain = credential.chain();
+        let (end_entity, intermediates) = chain
+            .split_first()
+            .ok_or_else(|| AdapterError("empty certificate chain".into()))?;
+        let policy = policy_of(self.pki, endpoint);
+        Ok(authenticate_client(
+            &policy,
+            end_entity,
+            intermediates,
+            UnixTime::now(),
+            self.bugs,
+        )
+        .map(|_| ()))
+    }
+}
+
+/// Replays a network trace read from a file.
+pub fn replay_network_file(
+    path: &Path,
+    transport: Transport,
+    bugs: BugSet,
+) -> anyhow::Result<ReplayReport> {
+    let raw = read_trace::<Action, Outcome>(path)?;
+    Ok(replay_network_trace(&raw, transport, bugs)?)
+}
+
+/// Replays a network trace against a fresh implementation with `bugs`.
+pub fn replay_network_trace(
+    raw: &RawTrace<Action, Outcome>,
+    transport: Transport,
+    bugs: BugSet,
+) -> Result<ReplayReport, ReplayError> {
+    let meta_error = |message: String| ReplayError::Meta {
+        path: raw.path.clone(),
+        message,
+    };
+    if raw.meta.model != "network" {
+        return Err(meta_error(format!(
+            "not a network trace but {:?}",
+            raw.meta.model
+        )));
+    }
+    let cfg = NetworkConfig::from_bounds_line(&raw.meta.bounds).map_err(meta_error)?;
+    let flaw = match &raw.meta.flaw {
+        None => None,
+        Some(name) => Some(
+            Flaw::from_name(name).ok_or_else(|| meta_error(format!("unknown flaw {name:?}")))?,
+        ),
+    };
+    let model = cfg.clone().with_flaw(flaw).into_model();
+    let correct = cfg.clone().into_model();
+    let adapter_error = |source: AdapterError| ReplayError::Adapter {
+        path: raw.path.clone(),
+        step: 0,
+        source,
+    };
+    match transport {
+        Transport::Inproc => {
+            let mut adapter =
+                NetworkAdapter::new(&cfg, bugs, InProcess::new).map_err(adapter_error)?;
+            replay(&model, &correct, raw, &mut adapter)
+        }
+        Transport::Wire => {
+            let mut adapter =
+                NetworkAdapter::new(&cfg, bugs, Wire::start).map_err(adapter_error)?;
+            let report = replay(&model, &correct, raw, &mut adapter);
+            adapter.transport_mut().shutdown();
+            report
+        }
+    }
+}
+
+/// The control plane over the wire: a real FC and real FAs on loopback,
+/// mutually authenticated TLS between them, driven from a private runtime.
+pub struct Wire {
+    runtime: tokio::runtime::Runtime,
+    fabric: Option<RunningFabric>,
+}
+
+fn endpoint_to_impl(e: ControlEndpoint) -> Endpoint {
+    match e {
+        ControlEndpoint::Fa(h) => Endpoint::Fa(h),
+        ControlEndpoint::FcSmapi => Endpoint::FcSmapi,
+        ControlEndpoint::FcAdmin => Endpoint::FcAdmin,
+    }
+}
+
+fn principal_to_impl(p: Principal) -> WirePrincipal {
+    match p {
+        Principal::Fc => WirePrincipal::Fc,
+        Principal::Smapi => WirePrincipal::Smapi,
+        Principal::Admin => WirePrincipal::Admin,
+        Principal::RogueHost(_) => WirePrincipal::Rogue,
+    }
+}
+
+impl Wire {
+    /// Starts FAs for `net`'s hosts (programming its filters) and the FC's
+    /// services, on loopback.
+    pub fn start(net: &VirtualNetwork) -> Result<Self, AdapterError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| AdapterError(format!("cannot start a runtime: {e}")))?;
+        let hosts = net.topology().hosts.len() as inet::HostId;
+        let filters = (0..hosts)
+            .map(|h| {
+                net.host_filters(h)
+                    .ok_or_else(|| AdapterError(format!("host {h} has no filters")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut config = FabricConfig::new(net.topology().clone());
+        config.bugs = net.rules().bugs;
+        let fabric = runtime
+            .block_on(RunningFabric::start(config, filters))
+            .map_err(|e| AdapterError(format!("cannot start the fabric: {e}")))?;
+        Ok(Wire {
+            runtime,
+            fabric: Some(fabric),
+        })
+    }
+
+    fn fabric(&self) -> Result<&RunningFabric, AdapterError> {
+        self.fabric
+            .as_ref()
+            .ok_or_else(|| AdapterError("the fabric was shut down".into()))
+    }
+
+    /// Stops every service.
+    pub fn shutdown(&mut self) {
+        if let Some(fabric) = self.fabric.take() {
+            self.runtime.block_on(fabric.shutdown());
+        }
+    }
+}
+
+impl Drop for Wire {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl ControlTransport for Wire {
+    fn deliver_push(
+        &mut self,
+        host: inet::HostId,
+        lists: &inet::InstanceLists,
+    ) -> Result<u64, AdapterError> {
+        let fabric = self.fabric()?;
+        self.runtime
+            .block_on(fabric.deliver_push(host, lists))
+            .map_err(|e| AdapterError(format!("push to the FA on host {host} failed: {e}")))
+    }
+
+    fn control(
+        &mut self,
+        principal: Principal,
+        endpoint: ControlEndpoint,
+    ) -> Result<Result<(), Denied>, AdapterError> {
+        let fabric = self.fabric()?;
+        match self
+            .runtime
+            .block_on(fabric.send_control(principal_to_impl(principal), endpoint_to_impl(endpoint)))
+        {
+            Ok(()) => Ok(Ok(())),
+            Err(ControlError::Refused(d)) => Ok(Err(d)),
+            Err(e) => Err(AdapterError(format!("control message failed: {e}"))),
+        }
+    }
+}

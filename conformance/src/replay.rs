@@ -1,0 +1,294 @@
+//! Replays a trace against the implementation through an adapter, step by
+//! step, comparing each predicted outcome and the observable state with what
+//! the implementation did. A replay that stops early, or skips a step, fails.
+
+use crate::itf::{area_prefix, RawTrace};
+use fabric_model::trace::TracedModel;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// The implementation, driven in model terms.
+pub trait Adapter<M: TracedModel>
+where
+    M::Action: Serialize + DeserializeOwned,
+{
+    /// Performs `action` on the implementation and says what happened, in
+    /// the model's vocabulary.
+    fn apply(&mut self, action: &M::Action) -> Result<M::Outcome, AdapterError>;
+
+    /// The implementation's state mapped onto model variables (a subset of
+    /// the model's ITF variables, encoded the same way).
+    fn observe(&self) -> Map<String, Value>;
+}
+
+/// The adapter could not carry out a step at all.
+#[derive(Debug, Error)]
+#[error("{0}")]
+pub struct AdapterError(pub String);
+
+/// Where and how the implementation departed from the trace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Mismatch {
+    /// The step, from 1.
+    pub step: usize,
+    /// The action, as JSON.
+    pub action: String,
+    /// What the trace predicts.
+    pub expected: String,
+    /// What the implementation did.
+    pub observed: String,
+    /// The claims the step touches.
+    pub claims: Vec<String>,
+}
+
+/// How a replay ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Every step matched.
+    Matched,
+    /// A flaw's counterexample was stopped by the implementation exactly at
+    /// the step where the flaw let it through.
+    StoppedAsExpected {
+        /// The step, from 1.
+        step: usize,
+    },
+    /// The implementation departed from the trace.
+    Mismatch(Mismatch),
+    /// A flaw's counterexample ran further than the flawed step, or stopped
+    /// elsewhere: the implementation does not enforce what the flaw removes.
+    NotStopped {
+        /// The step where the flaw let it through, from 1.
+        expected_step: usize,
+        /// Where it stopped, if it did.
+        mismatch: Option<Mismatch>,
+    },
+}
+
+/// The result of replaying one trace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReplayReport {
+    /// The file.
+    pub path: PathBuf,
+    /// The generator that made it.
+    pub generator: String,
+    /// Steps in the trace.
+    pub steps_total: usize,
+    /// Steps whose outcome and state matched.
+    pub steps_matched: usize,
+    /// Per claim ID, matched steps touching it.
+    pub claims_matched: BTreeMap<String, usize>,
+    /// How it ended.
+    pub verdict: Verdict,
+}
+
+impl ReplayReport {
+    /// Whether the replay is a success: all matched, or a counterexample
+    /// stopped where it should be.
+    pub fn passed(&self) -> bool {
+        matches!(
+            self.verdict,
+            Verdict::Matched | Verdict::StoppedAsExpected { .. }
+        )
+    }
+}
+
+/// The trace does not fit the model it names.
+#[derive(Debug, Error)]
+pub enum ReplayError {
+    /// The trace's bounds or flaw cannot be read.
+    #[error("{path}: {message}")]
+    Meta {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        message: String,
+    },
+    /// The trace disagrees with the current model: regenerate it.
+    #[error("{path}: step {step}: the trace disagrees with the current model ({message}); run `fabric traces generate`")]
+    Stale {
+        /// The file.
+        path: PathBuf,
+        /// The step, from 1.
+        step: usize,
+        /// What was wrong.
+        message: String,
+    },
+    /// The adapter could not carry out a step.
+    #[error("{path}: step {step}: {source}")]
+    Adapter {
+        /// The file.
+        path: PathBuf,
+        /// The step, from 1.
+        step: usize,
+        /// The cause.
+        source: AdapterError,
+    },
+}
+
+fn state_mismatch(
+    observed: &Map<String, Value>,
+    expected: &Map<String, Value>,
+) -> Option<(String, String)> {
+    for (name, value) in observed {
+        let want = expected.get(name).unwrap_or(&Value::Null);
+        if want != value {
+            return Some((format!("{name} = {want}"), format!("{name} = {value}")));
+        }
+    }
+    None
+}
+
+/// Replays `raw` against `adapter`. `model` is the model the trace was made
+/// with (its flaw included) and `correct` the same bounds without a flaw;
+/// the trace is first checked against `model` so that a stale trace is an
+/// error rather than a false verdict.
+pub fn replay<M, A>(
+    model: &M,
+    correct: &M,
+    raw: &RawTrace<M::Action, M::Outcome>,
+    adapter: &mut A,
+) -> Result<ReplayReport, ReplayError>
+where
+    M: TracedModel,
+    M::State: Clone,
+    M::Action: Serialize + DeserializeOwned + Clone + Debug,
+    A: Adapter<M>,
+{
+    let area = area_prefix(M::AREA);
+    let stale = |step: usize, message: String| ReplayError::Stale {
+        path: raw.path.clone(),
+        step,
+        message,
+    };
+    // Where does the flawed model first depart from the correct one? That is
+    // the step where the flaw let the trace through.
+    let init = model
+        .init_states()
+        .into_iter()
+        .next()
+        .expect("every model has an initial state");
+    if model.itf_vars(&init) != raw.init_vars {
+        return Err(stale(0, "initial state differs".into()));
+    }
+    let mut state = init.clone();
+    let mut correct_state = Some(init);
+    let mut flaw_step = None;
+    for (i, step) in raw.steps.iter().enumerate() {
+        let (outcome, next) = model
+            .step(&state, &step.action)
+            .ok_or_else(|| stale(i + 1, format!("{:?} is not enabled", step.action)))?;
+        if outcome != step.outcome {
+            return Err(stale(
+                i + 1,
+                format!("model predicts {outcome:?}, trace says {:?}", step.outcome),
+            ));
+        }
+        let vars = model.itf_vars(&next);
+        if vars != step.vars {
+            return Err(stale(i + 1, "state variables differ".into()));
+        }
+        if flaw_step.is_none() {
+            let same = correct_state
+                .as_ref()
+                .and_then(|cs| correct.step(cs, &step.action))
+                .filter(|(o, cs)| *o == outcome && correct.itf_vars(cs) == vars);
+            match same {
+                Some((_, cs)) => correct_state = Some(cs),
+                None => {
+                    flaw_step = Some(i + 1);
+                    correct_state = None;
+                }
+            }
+        }
+        state = next;
+    }
+    if raw.meta.flaw.is_some() && flaw_step.is_none() {
+        return Err(stale(
+            raw.steps.len(),
+            "a counterexample that the correct model also takes".into(),
+        ));
+    }
+
+    let mut report = ReplayReport {
+        path: raw.path.clone(),
+        generator: raw.meta.generator.clone(),
+        steps_total: raw.steps.len(),
+        steps_matched: 0,
+        claims_matched: BTreeMap::new(),
+        verdict: Verdict::Matched,
+    };
+    let mut mismatch = None;
+    for (i, step) in raw.steps.iter().enumerate() {
+        let observed = adapter
+            .apply(&step.action)
+            .map_err(|source| ReplayError::Adapter {
+                path: raw.path.clone(),
+                step: i + 1,
+                source,
+            })?;
+        let found = if observed != step.outcome {
+            Some((format!("{:?}", step.outcome), format!("{observed:?}")))
+        } else {
+            state_mismatch(&adapter.observe(), &step.vars)
+        };
+        if let Some((expected, observed)) = found {
+            mismatch = Some(Mismatch {
+                step: i + 1,
+                action: serde_json::to_string(&step.action).unwrap_or_default(),
+                expected,
+                observed,
+                claims: step.claims.iter().cloned().collect(),
+            });
+            break;
+        }
+        report.steps_matched += 1;
+        for claim in &step.claims {
+            *report.claims_matched.entry(claim.clone()).or_default() += 1;
+        }
+    }
+    debug_assert!(report.claims_matched.keys().all(|c| c.starts_with(area)));
+    report.verdict = match (flaw_step, mismatch) {
+        (None, None) => Verdict::Matched,
+        (None, Some(m)) => Verdict::Mismatch(m),
+        (Some(expected), Some(m)) if m.step == expected => {
+            Verdict::StoppedAsExpected { step: expected }
+        }
+        (Some(expected), m) => Verdict::NotStopped {
+            expected_step: expected,
+            mismatch: m,
+        },
+    };
+    Ok(report)
+}
+
+/// Every `.itf.json` file under `paths` (files as given, folders searched
+/// recursively), sorted.
+pub fn collect_trace_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                walk(&path, out)?;
+            } else if path.to_string_lossy().ends_with(".itf.json") {
+                out.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            walk(p, &mut out)?;
+        } else {
+            out.push(p.clone());
+        }
+    }
+    out.sort();
+    Ok(out)
+}

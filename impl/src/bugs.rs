@@ -1,0 +1,119 @@
+//! Seeded implementation bugs: deliberate defects, one per claim, that the
+//! conformance harness must catch.
+//!
+//! They exist only with the `seeded-bugs` cargo feature, and are switched on
+//! at run time by the caller that builds a [`BugSet`]. Without the feature,
+//! [`BugSet`] is empty and every check compiles to `false`.
+
+use serde::{Deserialize, Serialize};
+
+/// One deliberate defect in the implementation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum SeededBug {
+    /// NET-1: the router lets main-VLAN packets into the FC VLAN.
+    RouterAdmitsMainToFc,
+    /// NET-2: the router lets main-VLAN packets into the device VLAN.
+    RouterAdmitsMainToDevice,
+    /// NET-3: a router pinhole lets hosts (FAs) open connections to the FC.
+    RouterHostPinhole,
+    /// NET-4: the VM port filter skips the source check.
+    NoSourceCheck,
+    /// NET-5: the switch floods unicast frames to every port on the host.
+    SwitchFloods,
+    /// NET-6: the VM port filter forgets the infrastructure endpoints.
+    NoInfrastructureFilter,
+    /// NET-7: the VM port filter passes broadcast.
+    BroadcastPasses,
+    /// NET-8: the FA merges pushed lists instead of replacing them.
+    FaMergesLists,
+    /// NET-9: the egress filter ignores the outbound-Internet setting.
+    IgnoresOutboundSetting,
+    /// NET-10: remote-access ports are open.
+    RemoteAccessOpen,
+    /// NET-11: the edge forwards Internet traffic to DIPs.
+    EdgeForwardsToDips,
+    /// NET-12: the management endpoint's ACL admits everyone.
+    MgmtAclOpen,
+    /// NET-13: the edge routes Internet traffic into the device VLAN.
+    EdgeRoutesToDevices,
+    /// NET-14: the FA accepts any client certificate.
+    FaAcceptsAnyClient,
+}
+
+impl SeededBug {
+    /// Every seeded bug.
+    pub const ALL: [SeededBug; 14] = [
+        SeededBug::RouterAdmitsMainToFc,
+        SeededBug::RouterAdmitsMainToDevice,
+        SeededBug::RouterHostPinhole,
+        SeededBug::NoSourceCheck,
+        SeededBug::SwitchFloods,
+        SeededBug::NoInfrastructureFilter,
+        SeededBug::BroadcastPasses,
+        SeededBug::FaMergesLists,
+        SeededBug::IgnoresOutboundSetting,
+        SeededBug::RemoteAccessOpen,
+        SeededBug::EdgeForwardsToDips,
+        SeededBug::MgmtAclOpen,
+        SeededBug::EdgeRoutesToDevices,
+        SeededBug::FaAcceptsAnyClient,
+    ];
+
+    /// The claim the bug breaks.
+    pub const fn claim(self) -> &'static str {
+        match self {
+            SeededBug::RouterAdmitsMainToFc => "NET-1",
+            SeededBug::RouterAdmitsMainToDevice => "NET-2",
+            SeededBug::RouterHostPinhole => "NET-3",
+            SeededBug::NoSourceCheck => "NET-4",
+            SeededBug::SwitchFloods => "NET-5",
+            SeededBug::NoInfrastructureFilter => "NET-6",
+            SeededBug::BroadcastPasses => "NET-7",
+            SeededBug::FaMergesLists => "NET-8",
+            SeededBug::IgnoresOutboundSetting => "NET-9",
+            SeededBug::RemoteAccessOpen => "NET-10",
+            SeededBug::EdgeForwardsToDips => "NET-11",
+            SeededBug::MgmtAclOpen => "NET-12",
+            SeededBug::EdgeRoutesToDevices => "NET-13",
+            SeededBug::FaAcceptsAnyClient => "NET-14",
+        }
+    }
+}
+
+/// The seeded bugs switched on; empty by default and always empty without the
+/// `seeded-bugs` feature.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BugSet {
+    #[cfg(feature = "seeded-bugs")]
+    bits: u32,
+}
+
+impl BugSet {
+    /// No bugs.
+    pub const NONE: BugSet = BugSet {
+        #[cfg(feature = "seeded-bugs")]
+        bits: 0,
+    };
+
+    /// The set holding just `bug`.
+    #[cfg(feature = "seeded-bugs")]
+    pub fn only(bug: SeededBug) -> BugSet {
+        BugSet {
+            bits: 1 << bug as u32,
+        }
+    }
+
+    /// Whether `bug` is switched on.
+    #[inline]
+    pub fn has(&self, bug: SeededBug) -> bool {
+        #[cfg(feature = "seeded-bugs")]
+        {
+            self.bits & (1 << bug as u32) != 0
+        }
+        #[cfg(not(feature = "seeded-bugs"))]
+        {
+            let _ = bug;
+            false
+        }
+    }
+}

@@ -1,0 +1,386 @@
+//! A running control plane on loopback: a fresh PKI, one FA server per host,
+//! and the FC's SMAPI-facing and admin-facing servers, with the FC's (and
+//! any other principal's) client side to drive them.
+
+use super::agent::Agent;
+use super::auth::Identity;
+use super::pki::{Credential, FabricPki, Fingerprint, FC_SERVER_NAME};
+use super::service::{
+    call, deliver_push, quote_untrusted, spawn_fa_server, spawn_fc_control_server, ServerHandle,
+    ServerLimits, FA_SERVER_NAME,
+};
+use super::tls::{Refusal, ServerPolicy};
+use super::wire::{ControlRequest, ControlResponse, Request, Response, WireError};
+use crate::bugs::BugSet;
+use crate::net::{Denied, HostId, InstanceLists, SharedFilters, Topology};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use thiserror::Error;
+
+/// Why a control-plane operation failed.
+#[derive(Debug, Error)]
+pub enum ControlError {
+    /// Certificates could not be generated.
+    #[error("certificate generation: {0}")]
+    Pki(#[from] rcgen::Error),
+    /// The transport failed.
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// TLS failed (configuration, handshake, or an alert from the peer).
+    #[error("TLS: {0}")]
+    Tls(#[from] rustls::Error),
+    /// A frame could not be read, written or decoded.
+    #[error("wire: {0}")]
+    Wire(#[from] WireError),
+    /// The operation did not finish in time.
+    #[error("timed out after {timeout_ms} ms")]
+    Timeout {
+        /// The time allowed, in milliseconds.
+        timeout_ms: u64,
+    },
+    /// The server refused our certificate, for the reason it recorded.
+    #[error("refused by the server: {0}")]
+    Refused(Denied),
+    /// We refused the server's certificate.
+    #[error("server certificate not trusted: {0}")]
+    ServerNotTrusted(Denied),
+    /// The peer answered something it should not have.
+    #[error("untrusted response rejected: {0}")]
+    UntrustedResponse(String),
+    /// The fabric has no such host.
+    #[error("no such host: {0}")]
+    NoSuchHost(HostId),
+    /// The fabric was set up inconsistently.
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+/// How to start a fabric's control plane.
+#[derive(Clone, Debug)]
+pub struct FabricConfig {
+    /// The layout: one FA per host; the FC replicas share the FC certificate.
+    pub topology: Topology,
+    /// Seeded bugs switched on.
+    pub bugs: BugSet,
+    /// The bound on each client call (connect, handshake, request, response), in milliseconds.
+    pub timeout_ms: u64,
+    /// How long a refused client waits for the server's recorded reason, in
+    /// milliseconds. The server records it before it sends the alert, so
+    /// this is only a safety margin.
+    pub refusal_wait_ms: u64,
+    /// The bounds of every server.
+    pub limits: ServerLimits,
+}
+
+impl FabricConfig {
+    /// Defaults for `topology`: no bugs, 5 s per call.
+    pub fn new(topology: Topology) -> Self {
+        FabricConfig {
+            topology,
+            bugs: BugSet::NONE,
+            timeout_ms: 5_000,
+            refusal_wait_ms: 1_000,
+            limits: ServerLimits::default(),
+        }
+    }
+}
+
+/// Who is calling: whose credential a client presents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Principal {
+    /// The FC (certificate chained to the fabric root).
+    Fc,
+    /// SMAPI (self-signed, pinned at the FC's SMAPI endpoint).
+    Smapi,
+    /// An administrator (self-signed, pinned at the FC's admin endpoint).
+    Admin,
+    /// An attacker with a self-signed certificate nobody pins.
+    Rogue,
+}
+
+impl Principal {
+    /// Every principal.
+    pub const ALL: [Principal; 4] = [
+        Principal::Fc,
+        Principal::Smapi,
+        Principal::Admin,
+        Principal::Rogue,
+    ];
+
+    /// Who a server should authenticate it as; a rogue is nobody.
+    pub fn identity(self) -> Option<Identity> {
+        match self {
+            Principal::Fc => Some(Identity::Fc),
+            Principal::Smapi => Some(Identity::Smapi),
+            Principal::Admin => Some(Identity::Admin),
+            Principal::Rogue => None,
+        }
+    }
+}
+
+/// A control-plane server one can dial.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Endpoint {
+    /// The FA of a host.
+    Fa(HostId),
+    /// The FC's endpoint for SMAPI.
+    FcSmapi,
+    /// The FC's endpoint for administrators.
+    FcAdmin,
+}
+
+/// A control plane running on 127.0.0.1.
+#[derive(Debug)]
+pub struct RunningFabric {
+    config: FabricConfig,
+    pki: FabricPki,
+    fas: Vec<ServerHandle>,
+    smapi: ServerHandle,
+    admin: ServerHandle,
+}
+
+impl RunningFabric {
+    /// Generates the PKI and starts one FA server per host (programming
+    /// `filters[host]`, which the caller shares with its virtual network),
+    /// and the FC's SMAPI and admin servers.
+    pub async fn start(
+        config: FabricConfig,
+        filters: Vec<SharedFilters>,
+    ) -> Result<RunningFabric, ControlError> {
+        let hosts = config.topology.hosts.len();
+        if filters.len() != hosts {
+            return Err(ControlError::Config(format!(
+                "{} filter sets for {hosts} hosts",
+                filters.len()
+            )));
+        }
+        if hosts > usize::from(HostId::MAX) + 1 {
+            return Err(ControlError::Config(format!(
+                "{hosts} hosts exceed the host id range"
+            )));
+        }
+        let pki = FabricPki::generate(hosts)?;
+        let mut fas = Vec::with_capacity(hosts);
+        for (host, (filters, credential)) in
+            (0..=HostId::MAX).zip(filters.into_iter().zip(pki.fas()))
+        {
+            let agent = Agent::new(host, filters, config.bugs);
+            fas.push(spawn_fa_server(agent, credential, pki.root().clone(), config.limits).await?);
+        }
+        let pin = |c: &Credential, who| BTreeMap::from([(c.fingerprint(), who)]);
+        let smapi =
+            spawn_fc_control_server(pki.fc(), pin(pki.smapi(), Identity::Smapi), config.limits)
+                .await?;
+        let admin =
+            spawn_fc_control_server(pki.fc(), pin(pki.admin(), Identity::Admin), config.limits)
+                .await?;
+        Ok(RunningFabric {
+            config,
+            pki,
+            fas,
+            smapi,
+            admin,
+        })
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &FabricConfig {
+        &self.config
+    }
+
+    /// Its certificates.
+    pub fn pki(&self) -> &FabricPki {
+        &self.pki
+    }
+
+    fn credential(&self, principal: Principal) -> &Credential {
+        match principal {
+            Principal::Fc => self.pki.fc(),
+            Principal::Smapi => self.pki.smapi(),
+            Principal::Admin => self.pki.admin(),
+            Principal::Rogue => self.pki.rogue(),
+        }
+    }
+
+    fn server(&self, endpoint: Endpoint) -> Result<&ServerHandle, ControlError> {
+        match endpoint {
+            Endpoint::Fa(host) => self
+                .fas
+                .get(usize::from(host))
+                .ok_or(ControlError::NoSuchHost(host)),
+            Endpoint::FcSmapi => Ok(&self.smapi),
+            Endpoint::FcAdmin => Ok(&self.admin),
+        }
+    }
+
+    /// The address `endpoint` listens on.
+    pub fn addr(&self, endpoint: Endpoint) -> Option<SocketAddr> {
+        self.server(endpoint).ok().map(ServerHandle::addr)
+    }
+
+    /// The client certificates `endpoint` has refused so far.
+    pub fn refusals(&self, endpoint: Endpoint) -> Vec<Refusal> {
+        self.server(endpoint)
+            .map(|s| s.refusals().entries())
+            .unwrap_or_default()
+    }
+
+    /// Every endpoint, named, for printing.
+    pub fn endpoints(&self) -> Vec<(String, SocketAddr)> {
+        let mut out: Vec<_> = self
+            .fas
+            .iter()
+            .enumerate()
+            .map(|(h, s)| (format!("fa-{h}"), s.addr()))
+            .collect();
+        out.push(("fc-smapi".into(), self.smapi.addr()));
+        out.push(("fc-admin".into(), self.admin.addr()));
+        out
+    }
+
+    /// Every certificate's fingerprint, named, for printing and pinning.
+    pub fn fingerprints(&self) -> Vec<(String, Fingerprint)> {
+        let mut out = vec![
+            ("root".to_string(), Fingerprint::of(self.pki.root())),
+            ("fc".to_string(), self.pki.fc().fingerprint()),
+        ];
+        out.extend(
+            self.pki
+                .fas()
+                .iter()
+                .enumerate()
+                .map(|(h, c)| (format!("fa-{h}"), c.fingerprint())),
+        );
+        out.push(("smapi".into(), self.pki.smapi().fingerprint()));
+        out.push(("admin".into(), self.pki.admin().fingerprint()));
+        out.push(("rogue".into(), self.pki.rogue().fingerprint()));
+        out
+    }
+
+    /// The FC pushes `lists` to `host`'s FA over mutually authenticated TLS;
+    /// returns the version the FA applied (the one pushed).
+    pub async fn deliver_push(
+        &self,
+        host: HostId,
+        lists: &InstanceLists,
+    ) -> Result<u64, ControlError> {
+        let server = self.server(Endpoint::Fa(host))?;
+        let fa = self.pki.fa(host).ok_or(ControlError::NoSuchHost(host))?;
+        let fc = self.pki.fc();
+        let mark = server.refusals().mark();
+        let result = deliver_push(
+            server.addr(),
+            &fa.fingerprint(),
+            fc,
+            lists,
+            self.config.timeout_ms,
+        )
+        .await;
+        self.explain(server, fc, mark, result).await
+    }
+
+    /// `principal` connects to `endpoint` with its own credential and makes
+    /// the simplest request there (Ping to an FA, Hello to the FC).
+    ///
+    /// A refused certificate gives [`ControlError::Refused`] with the reason
+    /// the server recorded.
+    pub async fn send_control(
+        &self,
+        principal: Principal,
+        endpoint: Endpoint,
+    ) -> Result<(), ControlError> {
+        let server = self.server(endpoint)?;
+        let credential = self.credential(principal);
+        let mark = server.refusals().mark();
+        let timeout_ms = self.config.timeout_ms;
+        let result = match endpoint {
+            Endpoint::Fa(host) => {
+                let fa = self.pki.fa(host).ok_or(ControlError::NoSuchHost(host))?;
+                let policy = ServerPolicy::Pinned(fa.fingerprint());
+                let response: Result<Response, _> = call(
+                    server.addr(),
+                    policy,
+                    FA_SERVER_NAME,
+                    credential,
+                    &Request::Ping,
+                    timeout_ms,
+                )
+                .await;
+                response.and_then(|r| match r {
+                    Response::Pong => Ok(()),
+                    other => Err(unexpected(&other)),
+                })
+            }
+            Endpoint::FcSmapi | Endpoint::FcAdmin => {
+                let policy = ServerPolicy::ChainedToRoot {
+                    root: self.pki.root().clone(),
+                };
+                let response: Result<ControlResponse, _> = call(
+                    server.addr(),
+                    policy,
+                    FC_SERVER_NAME,
+                    credential,
+                    &ControlRequest::Hello,
+                    timeout_ms,
+                )
+                .await;
+                response.and_then(|r| match r {
+                    ControlResponse::Accepted { identity }
+                        if principal.identity().is_none_or(|i| i == identity) =>
+                    {
+                        Ok(())
+                    }
+                    other => Err(unexpected(&other)),
+                })
+            }
+        };
+        self.explain(server, credential, mark, result).await
+    }
+
+    /// Replaces a transport failure by the server's recorded refusal of
+    /// `credential`, if the server recorded one since `mark`.
+    async fn explain<T>(
+        &self,
+        server: &ServerHandle,
+        credential: &Credential,
+        mark: u64,
+        result: Result<T, ControlError>,
+    ) -> Result<T, ControlError> {
+        match result {
+            // Failures after a completed exchange, or our own refusal of the
+            // server, are not the server refusing us: report them as they are.
+            Ok(_)
+            | Err(ControlError::UntrustedResponse(_))
+            | Err(ControlError::ServerNotTrusted(_))
+            | Err(ControlError::Config(_)) => result,
+            Err(e) => {
+                let fingerprint = credential.fingerprint();
+                match server
+                    .refusals()
+                    .wait_for(&fingerprint, mark, self.config.refusal_wait_ms)
+                    .await
+                {
+                    Some(reason) => Err(ControlError::Refused(reason)),
+                    None => Err(e),
+                }
+            }
+        }
+    }
+
+    /// Stops every server and waits for them.
+    pub async fn shutdown(self) {
+        for fa in self.fas {
+            fa.shutdown().await;
+        }
+        self.smapi.shutdown().await;
+        self.admin.shutdown().await;
+    }
+}
+
+fn unexpected<T: std::fmt::Debug>(response: &T) -> ControlError {
+    ControlError::UntrustedResponse(format!(
+        "unexpected answer {}",
+        quote_untrusted(&format!("{response:?}"))
+    ))
+}

@@ -1,0 +1,27 @@
+//! The control plane: the FC's placement logic and the FC and FA services
+//! that carry instance lists over mutually authenticated TLS.
+//!
+//! The FC connects to each FA; an FA never connects anywhere (claim: NET-3).
+//! [`controller`], [`agent`] and [`auth`] are the IO-free decision logic;
+//! [`tls`] and [`service`] are the thin tokio and rustls shells around them;
+//! [`fabric`] starts a whole control plane on loopback.
+
+pub mod agent;
+pub mod auth;
+pub mod controller;
+pub mod fabric;
+pub mod pki;
+pub mod service;
+pub mod tls;
+pub mod wire;
+
+pub use agent::Agent;
+pub use auth::{
+    authenticate_client, authenticate_fc_server, authenticate_server, ClientPolicy, Identity,
+};
+pub use controller::{Controller, MoveError};
+pub use fabric::{ControlError, Endpoint, FabricConfig, Principal, RunningFabric};
+pub use pki::{Credential, FabricPki, Fingerprint};
+pub use service::{ServerHandle, ServerLimits};
+pub use tls::{Refusal, RefusalLog, ServerPolicy, MAX_REFUSALS};
+pub use wire::{ControlRequest, ControlResponse, Request, Response, WireError, MAX_FRAME_BYTES};
