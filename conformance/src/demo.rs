@@ -1,9 +1,11 @@
 //! `fabric up` and `fabric demo network`: a fabric a person can watch.
 
 use anyhow::{Context, Result};
+use fabric_impl::bugs::BugSet;
 use fabric_impl::control::{
-    ControlError, Controller, Endpoint, FabricConfig, Principal, RunningFabric,
+    ControlError, Controller, Endpoint, FabricConfig, HostileReply, Principal, RunningFabric,
 };
+use fabric_impl::net::InstanceLists;
 use fabric_impl::net::{
     ports, Delivery, NodeId, Packet, RuleSet, Topology, VirtualNetwork, BROADCAST,
 };
@@ -90,11 +92,11 @@ pub fn up(hosts: u8, apps: u8, for_secs: Option<u64>) -> Result<i32> {
     for (name, fp) in fabric.fingerprints() {
         println!("  {name:<15} sha256:{fp}");
     }
-    let fc = Controller::new(topology.clone());
+    let mut fc = Controller::new(topology.clone());
     let lists = fc.lists();
     println!();
     for h in 0..hosts {
-        match rt.block_on(fabric.deliver_push(h, &lists)) {
+        match push(&rt, &fabric, &mut fc, h, &lists) {
             Ok(v) => println!("FC pushed instance lists v{v} to the FA on host {h}: applied"),
             Err(e) => println!("FC push to the FA on host {h} failed: {e}"),
         }
@@ -113,6 +115,19 @@ pub fn up(hosts: u8, apps: u8, for_secs: Option<u64>) -> Result<i32> {
     rt.block_on(fabric.shutdown());
     println!("fabric stopped");
     Ok(0)
+}
+
+/// The FC pushes `lists` to `host` over TLS and judges the answer with its
+/// own decision function.
+fn push(
+    rt: &tokio::runtime::Runtime,
+    fabric: &RunningFabric,
+    fc: &mut Controller,
+    host: u8,
+    lists: &InstanceLists,
+) -> Result<u64, ControlError> {
+    let response = rt.block_on(fabric.deliver_push(host, lists))?;
+    fc.accept_push_response(host, lists, &response, BugSet::NONE)
 }
 
 struct Tour {
@@ -378,12 +393,25 @@ pub fn network() -> Result<i32> {
         },
         &["NET-8"],
     );
+    if let Some(lists) = controller.take_push(0) {
+        // A compromised FA on host 0 answers for host 1: the FC believes only
+        // the peer it authenticated.
+        tour.shown += 1;
+        let what = "a compromised FA on host 0 acknowledges the push for host 1";
+        let hostile = HostileReply::AckForHost(1);
+        let verdict = rt
+            .block_on(fabric.deliver_push_to_hostile_fa(0, &lists, hostile))
+            .and_then(|r| controller.accept_push_response(0, &lists, &r, BugSet::NONE));
+        match verdict {
+            Ok(_) => println!("{:>2}. allowed  {what} [NET-15]", tour.shown),
+            Err(e) => println!("{:>2}. dropped  {what}: {e} [NET-15]", tour.shown),
+        }
+        controller.requeue_push(0, lists);
+    }
     for h in 0..2u8 {
         if let Some(lists) = controller.take_push(h) {
-            let version = rt
-                .block_on(fabric.deliver_push(h, &lists))
-                .context("push over TLS")?;
-            controller.acknowledge(h, version);
+            let version =
+                push(&rt, &fabric, &mut controller, h, &lists).context("push over TLS")?;
             println!("    FA on host {h} applied lists v{version} (over mutual TLS)");
         }
     }

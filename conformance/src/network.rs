@@ -9,20 +9,20 @@ use fabric_impl::bugs::BugSet;
 use fabric_impl::control::agent::Agent;
 use fabric_impl::control::auth::{authenticate_client, ClientPolicy, Identity};
 use fabric_impl::control::pki::{Credential, FabricPki};
-use fabric_impl::control::wire::{Request, Response};
+use fabric_impl::control::wire::{self, Request, Response};
 use fabric_impl::control::Controller;
 use fabric_impl::control::{
-    ControlError, Endpoint, FabricConfig, Principal as WirePrincipal, RunningFabric,
+    ControlError, Endpoint, FabricConfig, HostileReply, Principal as WirePrincipal, RunningFabric,
 };
 use fabric_impl::net::{
     self as inet, ports, ConntrackKey, Delivery, Denied, NodeId, Packet, RuleSet, Topology,
     VirtualNetwork,
 };
-use fabric_model::network::Flaw;
 use fabric_model::network::{
     Action, Addr, Conn, ControlEndpoint, DeviceKind, DropReason, NetworkConfig, Node, Outcome,
     Port, Principal,
 };
+use fabric_model::network::{Flaw, Forgery};
 use fabric_model::trace::itf as enc;
 use rustls::pki_types::UnixTime;
 use serde_json::{json, Map, Value};
@@ -33,13 +33,22 @@ use std::sync::OnceLock;
 
 /// How control messages travel between FC and FA.
 pub trait ControlTransport {
-    /// Delivers `lists` to `host`'s FA, which applies them to `filters`;
-    /// returns the version the FA says it applied.
+    /// Delivers `lists` to `host`'s FA, which applies them to its host's
+    /// filters; returns its answer as the FC decoded it (`Err` with why when
+    /// the bytes were not a response), not yet judged.
     fn deliver_push(
         &mut self,
         host: inet::HostId,
         lists: &inet::InstanceLists,
-    ) -> Result<u64, AdapterError>;
+    ) -> Result<Answer, AdapterError>;
+
+    /// Delivers `lists` to `host`'s FA, compromised, which answers with `forgery`.
+    fn hostile_push(
+        &mut self,
+        host: inet::HostId,
+        lists: &inet::InstanceLists,
+        forgery: Forgery,
+    ) -> Result<Answer, AdapterError>;
 
     /// Sends a control message as `principal` to `endpoint`; the inner
     /// result is the server's decision.
@@ -49,6 +58,9 @@ pub trait ControlTransport {
         endpoint: ControlEndpoint,
     ) -> Result<Result<(), Denied>, AdapterError>;
 }
+
+/// An FA's answer as the FC decoded it, or why it could not be decoded.
+pub type Answer = Result<Response, String>;
 
 /// The implementation's topology for the model's bounds.
 pub fn topology_for(cfg: &NetworkConfig) -> Topology {
@@ -263,6 +275,39 @@ impl<T: ControlTransport> NetworkAdapter<T> {
             .ok_or_else(|| AdapterError(format!("{node:?} has no address in the implementation")))
     }
 
+    /// The FC's judgement of `host`'s answer to the push of `lists`, made by
+    /// the implementation's own decision function; a refused push stays owed.
+    fn judge_answer(
+        &mut self,
+        host: inet::HostId,
+        lists: inet::InstanceLists,
+        answer: Result<Answer, AdapterError>,
+    ) -> Result<Outcome, AdapterError> {
+        let answer = match answer {
+            Ok(a) => a,
+            Err(e) => {
+                self.fc.requeue_push(host, lists);
+                return Err(e);
+            }
+        };
+        let bugs = self.net.rules().bugs;
+        let accepted = answer.and_then(|response| {
+            self.fc
+                .accept_push_response(host, &lists, &response, bugs)
+                .map_err(|e| e.to_string())
+        });
+        match accepted {
+            Ok(_) => Ok(Outcome::Applied),
+            Err(why) => {
+                tracing::debug!(host, %why, "FC refused an FA's answer");
+                self.fc.requeue_push(host, lists);
+                Ok(Outcome::Refused {
+                    reason: DropReason::UntrustedResponse,
+                })
+            }
+        }
+    }
+
     fn dip_index(&self, ip: Ipv4Addr) -> u8 {
         self.net
             .topology()
@@ -350,16 +395,15 @@ impl<T: ControlTransport> Adapter<fabric_model::network::NetworkModel> for Netwo
                 let Some(lists) = self.fc.take_push(host) else {
                     return Ok(refused_step());
                 };
-                match self.transport.deliver_push(host, &lists) {
-                    Ok(version) => {
-                        self.fc.acknowledge(host, version);
-                        Outcome::Applied
-                    }
-                    Err(e) => {
-                        self.fc.requeue_push(host, lists);
-                        return Err(e);
-                    }
-                }
+                let answer = self.transport.deliver_push(host, &lists);
+                self.judge_answer(host, lists, answer)?
+            }
+            Action::HostileResponse { host, forgery } => {
+                let Some(lists) = self.fc.take_push(host) else {
+                    return Ok(refused_step());
+                };
+                let answer = self.transport.hostile_push(host, &lists, forgery);
+                self.judge_answer(host, lists, answer)?
             }
             Action::Control {
                 principal,
@@ -498,15 +542,32 @@ impl ControlTransport for InProcess {
         &mut self,
         host: inet::HostId,
         lists: &inet::InstanceLists,
-    ) -> Result<u64, AdapterError> {
+    ) -> Result<Answer, AdapterError> {
         let agent = self
             .agents
             .get(usize::from(host))
             .ok_or_else(|| AdapterError(format!("no FA on host {host}")))?;
-        match agent.handle(Request::PushLists(lists.clone())) {
-            Response::Applied { version } => Ok(version),
-            other => Err(AdapterError(format!("FA answered {other:?} to a push"))),
-        }
+        Ok(Ok(agent.handle(Request::PushLists(lists.clone()))))
+    }
+
+    fn hostile_push(
+        &mut self,
+        _host: inet::HostId,
+        lists: &inet::InstanceLists,
+        forgery: Forgery,
+    ) -> Result<Answer, AdapterError> {
+        Ok(match forgery {
+            // The FC decodes whatever came back with the implementation's own decoder.
+            Forgery::Garbage => {
+                let mut frame = 9u32.to_be_bytes().to_vec();
+                frame.extend_from_slice(b"\xffgarbage");
+                wire::decode::<Response>(&frame).map_err(|e| e.to_string())
+            }
+            Forgery::AckForHost(g) => Ok(Response::Applied {
+                host: g,
+                version: lists.version,
+            }),
+        })
     }
 
     fn control(
@@ -611,6 +672,18 @@ fn principal_to_impl(p: Principal) -> WirePrincipal {
     }
 }
 
+/// What came back over the wire: an answer (decoded, or why not), or a
+/// failure to reach the FA at all.
+fn wire_answer(result: Result<Response, ControlError>) -> Result<Answer, AdapterError> {
+    match result {
+        Ok(response) => Ok(Ok(response)),
+        Err(e @ (ControlError::Wire(_) | ControlError::UntrustedResponse(_))) => {
+            Ok(Err(e.to_string()))
+        }
+        Err(e) => Err(AdapterError(format!("push failed: {e}"))),
+    }
+}
+
 impl Wire {
     /// Starts FAs for `net`'s hosts (programming its filters) and the FC's
     /// services, on loopback.
@@ -662,11 +735,26 @@ impl ControlTransport for Wire {
         &mut self,
         host: inet::HostId,
         lists: &inet::InstanceLists,
-    ) -> Result<u64, AdapterError> {
+    ) -> Result<Answer, AdapterError> {
         let fabric = self.fabric()?;
-        self.runtime
-            .block_on(fabric.deliver_push(host, lists))
-            .map_err(|e| AdapterError(format!("push to the FA on host {host} failed: {e}")))
+        wire_answer(self.runtime.block_on(fabric.deliver_push(host, lists)))
+    }
+
+    fn hostile_push(
+        &mut self,
+        host: inet::HostId,
+        lists: &inet::InstanceLists,
+        forgery: Forgery,
+    ) -> Result<Answer, AdapterError> {
+        let reply = match forgery {
+            Forgery::Garbage => HostileReply::Garbage,
+            Forgery::AckForHost(g) => HostileReply::AckForHost(g),
+        };
+        let fabric = self.fabric()?;
+        wire_answer(
+            self.runtime
+                .block_on(fabric.deliver_push_to_hostile_fa(host, lists, reply)),
+        )
     }
 
     fn control(

@@ -38,11 +38,13 @@ pub enum SeededBug {
     EdgeRoutesToDevices,
     /// NET-14: the FA accepts any client certificate.
     FaAcceptsAnyClient,
+    /// NET-15: the FC believes the host named in an FA's answer instead of the authenticated peer.
+    FcTrustsResponseHost,
 }
 
 impl SeededBug {
     /// Every seeded bug.
-    pub const ALL: [SeededBug; 14] = [
+    pub const ALL: [SeededBug; 15] = [
         SeededBug::RouterAdmitsMainToFc,
         SeededBug::RouterAdmitsMainToDevice,
         SeededBug::RouterHostPinhole,
@@ -57,6 +59,7 @@ impl SeededBug {
         SeededBug::MgmtAclOpen,
         SeededBug::EdgeRoutesToDevices,
         SeededBug::FaAcceptsAnyClient,
+        SeededBug::FcTrustsResponseHost,
     ];
 
     /// The claim the bug breaks.
@@ -76,6 +79,7 @@ impl SeededBug {
             SeededBug::MgmtAclOpen => "NET-12",
             SeededBug::EdgeRoutesToDevices => "NET-13",
             SeededBug::FaAcceptsAnyClient => "NET-14",
+            SeededBug::FcTrustsResponseHost => "NET-15",
         }
     }
 }

@@ -31,9 +31,18 @@ impl fmt::Display for ClaimId {
 /// A set of claims of one area, as a bit set over claim numbers 1 to 31.
 ///
 /// Small and `Copy` so that it can live in model states as ghost history.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// `Debug` lists the claim numbers (`ClaimSet[8, 9]`), which is what the
+/// explorer shows of a state's `broken` ghost.
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ClaimSet {
     bits: u32,
+}
+
+impl std::fmt::Debug for ClaimSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ClaimSet")?;
+        f.debug_list().entries(self.numbers()).finish()
+    }
 }
 
 impl ClaimSet {

@@ -3,7 +3,7 @@
 //! Each area of `CLAIMS.md` gets one [`stateright::Model`] with a `Config`
 //! struct of bounds and an `into_model()` that builds it, in the manner of
 //! stateright's own examples. Today there is one area, [`network`] (claims
-//! NET-1 to NET-14); storage, drives, secrets and lifecycle follow the same
+//! NET-1 to NET-15); storage, drives, secrets and lifecycle follow the same
 //! shape.
 //!
 //! # How to read a property

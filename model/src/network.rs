@@ -1,6 +1,7 @@
 //! Network isolation: VLANs, the router between them, packet filters on guest
 //! VM ports, allow lists pushed by the FC and applied by the FAs, the edge load
-//! balancer, the corporate ACL, and the control channels (claims NET-1 to NET-14).
+//! balancer, the corporate ACL, and the control channels and hostile
+//! agents (claims NET-1 to NET-15).
 //!
 //! # What is modelled
 //!
@@ -25,6 +26,9 @@
 //!   as its own step, so traffic interleaves with the window between push and
 //!   apply. The FC holds a freed DIP in quarantine until every FA has applied a
 //!   list without it.
+//! - **Hostile agents.** An FA with a push pending may be compromised and
+//!   answer with garbage or with an acknowledgement naming another host; the
+//!   FC attributes an answer only to the peer it authenticated.
 //! - **Control channels.** FC to FA, SMAPI to FC and admin to FC messages, each
 //!   sent by a principal holding a credential: the FC's certificate chained to
 //!   the fabric root, a pinned SMAPI or admin certificate, or a rogue host's
@@ -218,6 +222,15 @@ impl ControlEndpoint {
     }
 }
 
+/// What a compromised FA answers to a push instead of an honest acknowledgement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Forgery {
+    /// Bytes that are not a response at all.
+    Garbage,
+    /// An acknowledgement that names another host `n`.
+    AckForHost(u8),
+}
+
 /// An action of the network model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Action {
@@ -267,6 +280,14 @@ pub enum Action {
         /// The host.
         host: u8,
     },
+    /// The FA on `host`, compromised, answers the FC's pending push with a
+    /// forged response.
+    HostileResponse {
+        /// The compromised host.
+        host: u8,
+        /// What it answers.
+        forgery: Forgery,
+    },
     /// `principal` sends a control message to `endpoint` over TLS.
     Control {
         /// The sender, by credential.
@@ -307,6 +328,8 @@ pub enum DropReason {
     UnauthenticatedPeer,
     /// The client certificate's fingerprint is not pinned (NET-14).
     UnpinnedFingerprint,
+    /// An FA's answer is malformed or names another host (NET-15).
+    UntrustedResponse,
 }
 
 impl DropReason {
@@ -327,6 +350,7 @@ impl DropReason {
             DropReason::UnauthenticatedPeer | DropReason::UnpinnedFingerprint => {
                 ClaimSet::of(&[14])
             }
+            DropReason::UntrustedResponse => ClaimSet::of(&[15]),
         }
     }
 }
@@ -399,11 +423,14 @@ pub enum Flaw {
     FaSkipsClientAuth,
     /// The FC accepts SMAPI and admin clients without checking pinned fingerprints.
     FcSkipsPinning,
+    /// The FC believes the host an FA's answer names instead of the peer it
+    /// authenticated, so one FA can acknowledge pushes for another.
+    FcTrustsResponseFields,
 }
 
 impl Flaw {
     /// Every flaw, in a fixed order.
-    pub const ALL: [Flaw; 16] = [
+    pub const ALL: [Flaw; 17] = [
         Flaw::RouterForgetsDirection,
         Flaw::FaMayDialFc,
         Flaw::RouterAllowsMainToDevice,
@@ -420,6 +447,7 @@ impl Flaw {
         Flaw::EdgeRoutesToDevices,
         Flaw::FaSkipsClientAuth,
         Flaw::FcSkipsPinning,
+        Flaw::FcTrustsResponseFields,
     ];
 
     /// The claims this flaw breaks; the checker must find exactly these.
@@ -438,6 +466,7 @@ impl Flaw {
             Flaw::MgmtAclMissing => ClaimSet::of(&[3, 12]),
             Flaw::EdgeRoutesToDevices => ClaimSet::of(&[13]),
             Flaw::FaSkipsClientAuth | Flaw::FcSkipsPinning => ClaimSet::of(&[14]),
+            Flaw::FcTrustsResponseFields => ClaimSet::of(&[8, 9, 15]),
         }
     }
 
@@ -460,6 +489,7 @@ impl Flaw {
             Flaw::EdgeRoutesToDevices => "edge-routes-to-devices",
             Flaw::FaSkipsClientAuth => "fa-skips-client-auth",
             Flaw::FcSkipsPinning => "fc-skips-pinning",
+            Flaw::FcTrustsResponseFields => "fc-trusts-response-fields",
         }
     }
 
@@ -506,6 +536,9 @@ impl Flaw {
             Flaw::FcSkipsPinning => {
                 "the FC accepts SMAPI and admin clients without checking pinned fingerprints"
             }
+            Flaw::FcTrustsResponseFields => {
+                "the FC believes the host an FA's answer names, not the peer it authenticated"
+            }
         }
     }
 
@@ -540,6 +573,8 @@ pub enum Witness {
     CorpReachedMgmt,
     /// An FA accepted a command from the FC over mutual TLS (NET-14).
     FaAcceptedFc,
+    /// The FC accepted an FA's honest acknowledgement of a push (NET-15).
+    FcAcceptedAck,
 }
 
 /// Bounds and switches of the network model.
@@ -578,11 +613,12 @@ impl Default for NetworkConfig {
 impl NetworkConfig {
     /// Larger bounds for `fabric check --deep`.
     pub fn deep() -> Self {
+        // A third host and a second spare IP: about a million states, some
+        // 40 s on two cores. A third move or connection multiplies that
+        // past what a laptop checks in minutes.
         NetworkConfig {
             hosts: 3,
             spare_ips: 2,
-            max_moves: 3,
-            max_connections: 3,
             ..NetworkConfig::default()
         }
     }
@@ -1246,6 +1282,16 @@ impl NetworkModel {
         for h in 0..self.cfg.hosts {
             if s.pending[usize::from(h)].is_some() {
                 out.push(Action::FaApply { host: h });
+                out.push(Action::HostileResponse {
+                    host: h,
+                    forgery: Forgery::Garbage,
+                });
+                for g in (0..self.cfg.hosts).filter(|g| *g != h) {
+                    out.push(Action::HostileResponse {
+                        host: h,
+                        forgery: Forgery::AckForHost(g),
+                    });
+                }
             }
         }
         let principals = [
@@ -1397,7 +1443,7 @@ macro_rules! claim_pair {
     };
 }
 
-/// Every property of the network model: for each of NET-1 to NET-14, the
+/// Every property of the network model: for each of NET-1 to NET-15, the
 /// claim as an `always` and its allowed case as a `sometimes`.
 pub fn network_properties() -> Vec<Property<NetworkModel>> {
     let mut v = Vec::new();
@@ -1499,6 +1545,13 @@ pub fn network_properties() -> Vec<Property<NetworkModel>> {
         "NET-14 reached: FA accepts an FC command",
         [FaAcceptedFc]
     );
+    claim_pair!(
+        v,
+        15,
+        "NET-15 an FA's answer changes only its own record",
+        "NET-15 reached: FC accepts an honest acknowledgement",
+        [FcAcceptedAck]
+    );
     v
 }
 
@@ -1585,7 +1638,29 @@ impl TracedModel for NetworkModel {
                 for q in next.quarantine.iter_mut() {
                     *q &= !(1u16 << host);
                 }
+                next.last = Some(Witness::FcAcceptedAck);
                 Outcome::Applied
+            }
+            Action::HostileResponse { host, forgery } => {
+                s.pending.get(usize::from(host))?.as_ref()?;
+                match forgery {
+                    // claim: NET-15 (an answer counts only for the peer that was authenticated)
+                    Forgery::AckForHost(other) if other == host || other >= self.cfg.hosts => {
+                        return None
+                    }
+                    Forgery::AckForHost(other) if self.has(Flaw::FcTrustsResponseFields) => {
+                        // The FC believes the other host applied its list.
+                        next.pending[usize::from(other)] = None;
+                        for q in next.quarantine.iter_mut() {
+                            *q &= !(1u16 << other);
+                        }
+                        next.broken.insert(15);
+                        Outcome::Applied
+                    }
+                    Forgery::AckForHost(_) | Forgery::Garbage => Outcome::Refused {
+                        reason: DropReason::UntrustedResponse,
+                    },
+                }
             }
             Action::Control {
                 principal,
@@ -1615,6 +1690,7 @@ impl TracedModel for NetworkModel {
             Action::Broadcast { .. } => "broadcast",
             Action::Move { .. } => "move",
             Action::FaApply { .. } => "fa-apply",
+            Action::HostileResponse { .. } => "hostile-response",
             Action::Control { .. } => "control",
         }
     }
@@ -1685,6 +1761,10 @@ impl TracedModel for NetworkModel {
             Action::Broadcast { from } => format!("broadcast {}", node_class(from)),
             Action::Move { .. } => "move".into(),
             Action::FaApply { .. } => "fa-apply".into(),
+            Action::HostileResponse { forgery, .. } => match forgery {
+                Forgery::Garbage => "hostile-response garbage".into(),
+                Forgery::AckForHost(_) => "hostile-response ack-for-other-host".into(),
+            },
             Action::Control {
                 principal,
                 endpoint,
@@ -1725,7 +1805,8 @@ impl TracedModel for NetworkModel {
     ) -> ClaimSet {
         match (action, outcome) {
             (_, Outcome::Dropped { reason } | Outcome::Refused { reason }) => reason.claims(),
-            (Action::Move { .. } | Action::FaApply { .. }, _) => ClaimSet::of(&[8]),
+            (Action::Move { .. }, _) => ClaimSet::of(&[8]),
+            (Action::FaApply { .. } | Action::HostileResponse { .. }, _) => ClaimSet::of(&[8, 15]),
             (Action::Control { .. }, Outcome::Accepted) => ClaimSet::of(&[14]),
             (_, Outcome::Delivered { to }) => {
                 let Some(p) = self.packet_for(before, action) else {
@@ -1744,6 +1825,7 @@ impl TracedModel for NetworkModel {
                     Some(Witness::WorkerGotReply) => ClaimSet::of(&[11]),
                     Some(Witness::CorpReachedMgmt) => ClaimSet::of(&[12]),
                     Some(Witness::FaAcceptedFc) => ClaimSet::of(&[14]),
+                    Some(Witness::FcAcceptedAck) => ClaimSet::of(&[15]),
                     None => ClaimSet::EMPTY,
                 };
                 broken.union(shown)
@@ -1793,8 +1875,16 @@ impl TracedModel for NetworkModel {
                 to_host
             ),
             Action::FaApply { host } => {
-                format!("FA on host {host} applies the pushed instance lists")
+                format!("FA on host {host} applies the pushed instance lists and acknowledges")
             }
+            Action::HostileResponse { host, forgery } => match forgery {
+                Forgery::Garbage => {
+                    format!("compromised FA on host {host} answers the push with garbage")
+                }
+                Forgery::AckForHost(g) => format!(
+                    "compromised FA on host {host} answers the push with an acknowledgement for host {g}"
+                ),
+            },
             Action::Control {
                 principal,
                 endpoint,
@@ -1813,7 +1903,7 @@ impl TracedModel for NetworkModel {
             }
             Outcome::Dropped { reason } => format!("dropped ({reason:?})"),
             Outcome::Moved { dip } => format!("now at DIP {dip}"),
-            Outcome::Applied => "filters reprogrammed".to_string(),
+            Outcome::Applied => "the FC records the acknowledgement".to_string(),
             Outcome::Closed => "the router forgets it".to_string(),
             Outcome::Accepted => "accepted".to_string(),
             Outcome::Refused { reason } => format!("refused ({reason:?})"),

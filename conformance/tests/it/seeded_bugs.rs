@@ -71,4 +71,5 @@ seeded_bug_tests! {
     seeded_bug_net_12_is_caught => MgmtAclOpen,
     seeded_bug_net_13_is_caught => EdgeRoutesToDevices,
     seeded_bug_net_14_is_caught => FaAcceptsAnyClient,
+    seeded_bug_net_15_is_caught => FcTrustsResponseHost,
 }

@@ -46,6 +46,7 @@ impl Agent {
                 );
                 // The version actually in force: the FC compares it with what it pushed.
                 Response::Applied {
+                    host: self.host,
                     version: filters.version,
                 }
             }
@@ -65,7 +66,7 @@ mod tests {
     #[test]
     fn push_replaces_and_reports_version() {
         let filters: SharedFilters = Arc::new(Mutex::new(HostFilters::default()));
-        let agent = Agent::new(0, filters.clone(), BugSet::NONE);
+        let agent = Agent::new(2, filters.clone(), BugSet::NONE);
         let ip = Ipv4Addr::new(192, 0, 2, 100);
         let lists = InstanceLists {
             version: 3,
@@ -73,7 +74,10 @@ mod tests {
         };
         assert_eq!(
             agent.handle(Request::PushLists(lists)),
-            Response::Applied { version: 3 }
+            Response::Applied {
+                host: 2,
+                version: 3
+            }
         );
         assert!(filters.lock().expect("not poisoned").allows(1, ip));
         // An older push is ignored, and the answer says which version is in force.
@@ -83,7 +87,10 @@ mod tests {
         };
         assert_eq!(
             agent.handle(Request::PushLists(old)),
-            Response::Applied { version: 3 }
+            Response::Applied {
+                host: 2,
+                version: 3
+            }
         );
         assert!(filters.lock().expect("not poisoned").allows(1, ip));
         assert_eq!(agent.handle(Request::Ping), Response::Pong);

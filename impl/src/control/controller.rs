@@ -2,6 +2,9 @@
 //! instance runs, which DIPs are free, and which instance lists are still to
 //! be pushed to which FA.
 
+use super::error::ControlError;
+use super::wire::{quote_untrusted, Response};
+use crate::bugs::{BugSet, SeededBug};
 use crate::net::{HostId, InstanceId, InstanceLists, Topology};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -158,6 +161,56 @@ impl Controller {
         }
     }
 
+    /// The FC's handling of an FA's answer to a push of `pushed` to `peer`
+    /// (the host whose pinned certificate the TLS connection authenticated).
+    ///
+    /// Only `Response::Applied { host, version }` with `host == peer` and
+    /// `version == pushed.version` counts: it is recorded with
+    /// [`Controller::acknowledge`]`(peer, version)` and `Ok(version)` is
+    /// returned. Anything else (another host named, another version, `Pong`,
+    /// `Error`) is [`ControlError::UntrustedResponse`] and leaves the
+    /// controller exactly as it was.
+    ///
+    /// This function never touches the outbox. A caller that took the push
+    /// with [`Controller::take_push`] still owes it on `Err`, and puts it
+    /// back with [`Controller::requeue_push`]`(peer, pushed)`.
+    pub fn accept_push_response(
+        &mut self,
+        peer: HostId,
+        pushed: &InstanceLists,
+        response: &Response,
+        bugs: BugSet,
+    ) -> Result<u64, ControlError> {
+        // claim: NET-15 (an FA's answer is untrusted: it counts only as the authenticated peer's acknowledgement of exactly the version pushed)
+        match *response {
+            Response::Applied { host, version } if version == pushed.version => {
+                if host == peer {
+                    self.acknowledge(peer, version);
+                    Ok(version)
+                } else if bugs.has(SeededBug::FcTrustsResponseHost) {
+                    // The seeded bug: the host named in the answer is believed.
+                    self.acknowledge(host, version);
+                    Ok(version)
+                } else {
+                    Err(ControlError::UntrustedResponse(format!(
+                        "the FA of host {peer} acknowledged version {version} for host {host}"
+                    )))
+                }
+            }
+            Response::Applied { host, version } => Err(ControlError::UntrustedResponse(format!(
+                "the FA of host {peer} reported version {version} (for host {host}) for a push of version {}",
+                pushed.version
+            ))),
+            Response::Pong => Err(ControlError::UntrustedResponse(format!(
+                "the FA of host {peer} answered a push with Pong"
+            ))),
+            Response::Error { ref message } => Err(ControlError::UntrustedResponse(format!(
+                "the FA of host {peer} reported an error: {}",
+                quote_untrusted(message)
+            ))),
+        }
+    }
+
     /// Records that `host`'s FA applied lists `version`: DIPs freed at or
     /// before that version no longer wait for it.
     pub fn acknowledge(&mut self, host: HostId, version: u64) {
@@ -208,6 +261,130 @@ mod tests {
         fc.acknowledge(0, 99);
         fc.acknowledge(1, 99);
         assert_eq!(fc.quarantined().count(), 1);
+    }
+
+    /// A controller after one move, and the push taken for host 0.
+    fn pushed_to_host_0() -> (Controller, InstanceLists) {
+        let mut fc = Controller::new(Topology::example(1, 2, 2, 1));
+        fc.move_instance(1, 0).expect("spare DIP");
+        let push = fc.take_push(0).expect("push owed");
+        (fc, push)
+    }
+
+    /// The parts of the controller an answer could change.
+    fn records(fc: &Controller) -> (Vec<Ipv4Addr>, Vec<HostId>) {
+        (fc.quarantined().collect(), fc.pending_hosts().collect())
+    }
+
+    #[test]
+    fn honest_answer_is_acknowledged() {
+        let (mut fc, push) = pushed_to_host_0();
+        let honest = Response::Applied {
+            host: 0,
+            version: push.version,
+        };
+        assert_eq!(
+            fc.accept_push_response(0, &push, &honest, BugSet::NONE)
+                .expect("honest answer"),
+            push.version
+        );
+        // Host 1 has not applied it yet: the freed DIP still waits.
+        assert_eq!(fc.quarantined().count(), 1);
+        let push1 = fc.take_push(1).expect("push owed");
+        let honest1 = Response::Applied {
+            host: 1,
+            version: push1.version,
+        };
+        fc.accept_push_response(1, &push1, &honest1, BugSet::NONE)
+            .expect("honest answer");
+        assert_eq!(fc.quarantined().count(), 0);
+    }
+
+    #[test]
+    fn hostile_answers_are_refused_without_a_trace() {
+        let (mut fc, push) = pushed_to_host_0();
+        let v = push.version;
+        for answer in [
+            // Another host named: its record must not change.
+            Response::Applied {
+                host: 1,
+                version: v,
+            },
+            // A host that does not exist.
+            Response::Applied {
+                host: HostId::MAX,
+                version: v,
+            },
+            // Another version, newer or older.
+            Response::Applied {
+                host: 0,
+                version: v + 1,
+            },
+            Response::Applied {
+                host: 0,
+                version: v - 1,
+            },
+            Response::Applied {
+                host: 0,
+                version: u64::MAX,
+            },
+            Response::Pong,
+            Response::Error {
+                message: "\nERROR forged log line".repeat(1000),
+            },
+        ] {
+            let before = fc.clone();
+            let before_records = records(&fc);
+            match fc.accept_push_response(0, &push, &answer, BugSet::NONE) {
+                Err(ControlError::UntrustedResponse(why)) => {
+                    assert!(why.len() < 1_000, "peer text is cut short: {why}");
+                    assert!(!why.contains('\n'), "peer text is quoted: {why}");
+                }
+                other => panic!("{answer:?}: {other:?}"),
+            }
+            assert_eq!(records(&fc), before_records, "{answer:?}");
+            assert_eq!(fc, before, "{answer:?}");
+        }
+        // The push is still owed to host 1 and, once requeued, to host 0.
+        assert_eq!(fc.pending_hosts().collect::<Vec<_>>(), vec![1]);
+        fc.requeue_push(0, push);
+        assert_eq!(fc.pending_hosts().collect::<Vec<_>>(), vec![0, 1]);
+    }
+
+    #[cfg(feature = "seeded-bugs")]
+    #[test]
+    fn seeded_bug_believes_the_host_named_in_the_answer() {
+        let (mut fc, push) = pushed_to_host_0();
+        let bugs = BugSet::only(SeededBug::FcTrustsResponseHost);
+        let lie = Response::Applied {
+            host: 1,
+            version: push.version,
+        };
+        // Without the bug switched on, the lie is refused as usual.
+        assert!(fc
+            .accept_push_response(0, &push, &lie, BugSet::NONE)
+            .is_err());
+        assert_eq!(
+            fc.accept_push_response(0, &push, &lie, bugs)
+                .expect("the bug believes it"),
+            push.version
+        );
+        // Host 1 counts as having applied the lists it never got: once host 0
+        // really applies them, the freed DIP is released too early.
+        let honest = Response::Applied {
+            host: 0,
+            version: push.version,
+        };
+        fc.accept_push_response(0, &push, &honest, bugs)
+            .expect("honest answer");
+        assert_eq!(fc.quarantined().count(), 0);
+        assert_eq!(fc.pending_hosts().collect::<Vec<_>>(), vec![1]);
+        // A wrong version is still refused.
+        let stale = Response::Applied {
+            host: 1,
+            version: push.version + 1,
+        };
+        assert!(fc.accept_push_response(0, &push, &stale, bugs).is_err());
     }
 
     #[test]

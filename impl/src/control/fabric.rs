@@ -4,57 +4,19 @@
 
 use super::agent::Agent;
 use super::auth::Identity;
+pub use super::error::ControlError;
 use super::pki::{Credential, FabricPki, Fingerprint, FC_SERVER_NAME};
 use super::service::{
-    call, deliver_push, quote_untrusted, spawn_fa_server, spawn_fc_control_server, ServerHandle,
-    ServerLimits, FA_SERVER_NAME,
+    call, deliver_push, spawn_fa_server, spawn_fc_control_server, spawn_hostile_fa_server,
+    ServerHandle, ServerLimits, FA_SERVER_NAME,
 };
 use super::tls::{Refusal, ServerPolicy};
-use super::wire::{ControlRequest, ControlResponse, Request, Response, WireError};
+use super::wire::{quote_untrusted, ControlRequest, ControlResponse, Request, Response};
 use crate::bugs::BugSet;
-use crate::net::{Denied, HostId, InstanceLists, SharedFilters, Topology};
+use crate::net::{HostId, InstanceLists, SharedFilters, Topology};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use thiserror::Error;
-
-/// Why a control-plane operation failed.
-#[derive(Debug, Error)]
-pub enum ControlError {
-    /// Certificates could not be generated.
-    #[error("certificate generation: {0}")]
-    Pki(#[from] rcgen::Error),
-    /// The transport failed.
-    #[error("I/O: {0}")]
-    Io(#[from] std::io::Error),
-    /// TLS failed (configuration, handshake, or an alert from the peer).
-    #[error("TLS: {0}")]
-    Tls(#[from] rustls::Error),
-    /// A frame could not be read, written or decoded.
-    #[error("wire: {0}")]
-    Wire(#[from] WireError),
-    /// The operation did not finish in time.
-    #[error("timed out after {timeout_ms} ms")]
-    Timeout {
-        /// The time allowed, in milliseconds.
-        timeout_ms: u64,
-    },
-    /// The server refused our certificate, for the reason it recorded.
-    #[error("refused by the server: {0}")]
-    Refused(Denied),
-    /// We refused the server's certificate.
-    #[error("server certificate not trusted: {0}")]
-    ServerNotTrusted(Denied),
-    /// The peer answered something it should not have.
-    #[error("untrusted response rejected: {0}")]
-    UntrustedResponse(String),
-    /// The fabric has no such host.
-    #[error("no such host: {0}")]
-    NoSuchHost(HostId),
-    /// The fabric was set up inconsistently.
-    #[error("configuration: {0}")]
-    Config(String),
-}
 
 /// How to start a fabric's control plane.
 #[derive(Clone, Debug)]
@@ -128,6 +90,15 @@ pub enum Endpoint {
     FcSmapi,
     /// The FC's endpoint for administrators.
     FcAdmin,
+}
+
+/// What a compromised FA answers to a push.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HostileReply {
+    /// A frame whose bytes are not a response.
+    Garbage,
+    /// An acknowledgement that names another host.
+    AckForHost(HostId),
 }
 
 /// A control plane running on 127.0.0.1.
@@ -258,13 +229,17 @@ impl RunningFabric {
         out
     }
 
-    /// The FC pushes `lists` to `host`'s FA over mutually authenticated TLS;
-    /// returns the version the FA applied (the one pushed).
+    /// The FC pushes `lists` to `host`'s FA over mutually authenticated TLS
+    /// and returns the FA's answer as decoded, unjudged: the FC's decision
+    /// about it is [`Controller::accept_push_response`], with `host` as the
+    /// authenticated peer.
+    ///
+    /// [`Controller::accept_push_response`]: super::Controller::accept_push_response
     pub async fn deliver_push(
         &self,
         host: HostId,
         lists: &InstanceLists,
-    ) -> Result<u64, ControlError> {
+    ) -> Result<Response, ControlError> {
         let server = self.server(Endpoint::Fa(host))?;
         let fa = self.pki.fa(host).ok_or(ControlError::NoSuchHost(host))?;
         let fc = self.pki.fc();
@@ -278,6 +253,50 @@ impl RunningFabric {
         )
         .await;
         self.explain(server, fc, mark, result).await
+    }
+
+    /// The FC pushes `lists` to a compromised FA of `host` and returns what
+    /// the FC's client decoded of its answer.
+    ///
+    /// A one-off TLS server on 127.0.0.1 presents `host`'s real FA
+    /// credential (the FA is compromised, so the FC's pin matches) and, as a
+    /// real FA does, requires a client certificate chained to the fabric
+    /// root. It reads the push and answers with `reply`: for
+    /// [`HostileReply::Garbage`] a frame whose body is not JSON (a typed
+    /// [`ControlError::Wire`] here), for [`HostileReply::AckForHost`]`(g)`
+    /// `Response::Applied { host: g, version: lists.version }`. The FC dials
+    /// it exactly as [`RunningFabric::deliver_push`] dials the real FA,
+    /// within the configured timeout; the one-off server is shut down before
+    /// this returns. Host `host`'s real FA is not touched.
+    pub async fn deliver_push_to_hostile_fa(
+        &self,
+        host: HostId,
+        lists: &InstanceLists,
+        reply: HostileReply,
+    ) -> Result<Response, ControlError> {
+        let fa = self.pki.fa(host).ok_or(ControlError::NoSuchHost(host))?;
+        let server = spawn_hostile_fa_server(
+            reply,
+            lists.version,
+            fa,
+            self.pki.root().clone(),
+            self.config.bugs,
+            self.config.limits,
+        )
+        .await?;
+        let fc = self.pki.fc();
+        let mark = server.refusals().mark();
+        let result = deliver_push(
+            server.addr(),
+            &fa.fingerprint(),
+            fc,
+            lists,
+            self.config.timeout_ms,
+        )
+        .await;
+        let result = self.explain(&server, fc, mark, result).await;
+        server.shutdown().await;
+        result
     }
 
     /// `principal` connects to `endpoint` with its own credential and makes

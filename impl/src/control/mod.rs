@@ -9,6 +9,7 @@
 pub mod agent;
 pub mod auth;
 pub mod controller;
+pub mod error;
 pub mod fabric;
 pub mod pki;
 pub mod service;
@@ -20,7 +21,8 @@ pub use auth::{
     authenticate_client, authenticate_fc_server, authenticate_server, ClientPolicy, Identity,
 };
 pub use controller::{Controller, MoveError};
-pub use fabric::{ControlError, Endpoint, FabricConfig, Principal, RunningFabric};
+pub use error::ControlError;
+pub use fabric::{Endpoint, FabricConfig, HostileReply, Principal, RunningFabric};
 pub use pki::{Credential, FabricPki, Fingerprint};
 pub use service::{ServerHandle, ServerLimits};
 pub use tls::{Refusal, RefusalLog, ServerPolicy, MAX_REFUSALS};

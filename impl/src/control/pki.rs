@@ -6,7 +6,7 @@
 //! certificate is signed, so nothing in the running fabric can mint another
 //! FC certificate.
 
-use super::fabric::ControlError;
+use super::error::ControlError;
 use crate::net::HostId;
 use crate::secret::SecretBytes;
 use rcgen::{

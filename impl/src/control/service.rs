@@ -7,11 +7,12 @@
 
 use super::agent::Agent;
 use super::auth::{authenticate_client, ClientPolicy, Identity};
-use super::fabric::ControlError;
+use super::error::ControlError;
+use super::fabric::HostileReply;
 use super::pki::{Credential, Fingerprint};
 use super::tls::{client_config, server_config, RefusalLog, ServerPolicy};
 use super::wire::{
-    read_frame, write_frame, ControlRequest, ControlResponse, Request, Response, WireError,
+    encode, read_frame, write_frame, ControlRequest, ControlResponse, Request, Response, WireError,
 };
 use crate::bugs::BugSet;
 use crate::net::{Denied, InstanceLists};
@@ -61,6 +62,11 @@ trait Service: Send + Sync + 'static {
     fn serve(&self, peer: Identity, request: Self::Req) -> Self::Resp;
     /// The answer to a request that could not be read.
     fn error(message: String) -> Self::Resp;
+    /// The bytes sent back for `request`: by default, the frame of
+    /// [`Service::serve`]'s answer.
+    fn reply(&self, peer: Identity, request: Self::Req) -> Result<Vec<u8>, WireError> {
+        encode(&self.serve(peer, request))
+    }
 }
 
 impl Service for Agent {
@@ -73,6 +79,46 @@ impl Service for Agent {
 
     fn error(message: String) -> Response {
         Response::Error { message }
+    }
+}
+
+/// A compromised FA: it holds its host's real credential (so the FC's pin
+/// matches) and answers every request with `reply`, touching no filters.
+struct HostileAgent {
+    reply: HostileReply,
+    /// The version the FA claims to have applied.
+    version: u64,
+}
+
+/// A whole frame (the length prefix says 11 bytes) whose body is not JSON.
+const GARBAGE_FRAME: &[u8] = b"\x00\x00\x00\x0b\xff\x00 not JSON";
+
+impl Service for HostileAgent {
+    type Req = Request;
+    type Resp = Response;
+
+    fn serve(&self, _peer: Identity, _request: Request) -> Response {
+        match self.reply {
+            HostileReply::AckForHost(host) => Response::Applied {
+                host,
+                version: self.version,
+            },
+            // Not what goes out: [`Service::reply`] sends `GARBAGE_FRAME` instead.
+            HostileReply::Garbage => Response::Error {
+                message: "garbage".into(),
+            },
+        }
+    }
+
+    fn error(message: String) -> Response {
+        Response::Error { message }
+    }
+
+    fn reply(&self, peer: Identity, request: Request) -> Result<Vec<u8>, WireError> {
+        match self.reply {
+            HostileReply::Garbage => Ok(GARBAGE_FRAME.to_vec()),
+            HostileReply::AckForHost(_) => encode(&self.serve(peer, request)),
+        }
     }
 }
 
@@ -150,6 +196,28 @@ pub async fn spawn_fa_server(
     let bugs = agent.bugs;
     spawn_server(
         agent,
+        credential,
+        ClientPolicy::ChainedToRoot { root },
+        bugs,
+        limits,
+    )
+    .await
+}
+
+/// Starts a compromised FA's TLS server: like [`spawn_fa_server`], it
+/// presents `credential` (a host's real FA credential) and accepts only
+/// clients chained to `root`, but it answers every request with `reply`
+/// (claiming `version` where the reply names one) and programs nothing.
+pub(crate) async fn spawn_hostile_fa_server(
+    reply: HostileReply,
+    version: u64,
+    credential: &Credential,
+    root: CertificateDer<'static>,
+    bugs: BugSet,
+    limits: ServerLimits,
+) -> Result<ServerHandle, ControlError> {
+    spawn_server(
+        HostileAgent { reply, version },
         credential,
         ClientPolicy::ChainedToRoot { root },
         bugs,
@@ -280,8 +348,18 @@ async fn serve_connection<S: Service>(
                 break;
             }
         };
-        let response = service.serve(peer, request);
-        match tokio::time::timeout(idle, write_frame(&mut tls, &response)).await {
+        let reply = match service.reply(peer, request) {
+            Ok(reply) => reply,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "could not encode the answer");
+                break;
+            }
+        };
+        let write = async {
+            tls.write_all(&reply).await?;
+            tls.flush().await
+        };
+        match tokio::time::timeout(idle, write).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "could not answer");
@@ -358,28 +436,24 @@ async fn exchange<T: AsyncRead + AsyncWrite + Unpin, Req: Serialize, Resp: Deser
     read_frame(stream).await.map_err(wire_error)
 }
 
-/// At most this many characters of a peer's error message are kept.
-const MAX_PEER_MESSAGE_CHARS: usize = 200;
-
-/// A peer's free text, cut short and quoted so it cannot forge log lines.
-pub(crate) fn quote_untrusted(message: &str) -> String {
-    let short: String = message.chars().take(MAX_PEER_MESSAGE_CHARS).collect();
-    format!("{short:?}")
-}
-
 /// The FC's push of `lists` to the FA at `fa_addr`, which must present the
-/// certificate pinned as `fa_fingerprint`. Returns the version the FA
-/// applied, which is the one pushed.
+/// certificate pinned as `fa_fingerprint`. Returns the FA's answer as
+/// decoded, unjudged: [`Controller::accept_push_response`] decides what it
+/// is worth. Bytes that are not a bounded, well-formed response frame are a
+/// typed error, never a panic.
+///
+/// [`Controller::accept_push_response`]: super::Controller::accept_push_response
 pub async fn deliver_push(
     fa_addr: SocketAddr,
     fa_fingerprint: &Fingerprint,
     credential: &Credential,
     lists: &InstanceLists,
     timeout_ms: u64,
-) -> Result<u64, ControlError> {
+) -> Result<Response, ControlError> {
     let request = Request::PushLists(lists.clone());
     let server = ServerPolicy::Pinned(*fa_fingerprint);
-    let response: Response = call(
+    // claim: NET-15 (the answer is read within the frame bound and the call's timeout; decoding fails with a typed error)
+    call(
         fa_addr,
         server,
         FA_SERVER_NAME,
@@ -387,20 +461,32 @@ pub async fn deliver_push(
         &request,
         timeout_ms,
     )
-    .await?;
-    // claim: NET-15 (the FA's answer is untrusted: anything but the exact acknowledgement is an error, never a panic)
-    match response {
-        Response::Applied { version } if version == lists.version => Ok(version),
-        Response::Applied { version } => Err(ControlError::UntrustedResponse(format!(
-            "FA reported version {version} for a push of version {}",
-            lists.version
-        ))),
-        Response::Pong => Err(ControlError::UntrustedResponse(
-            "FA answered a push with Pong".into(),
-        )),
-        Response::Error { message } => Err(ControlError::UntrustedResponse(format!(
-            "FA reported an error: {}",
-            quote_untrusted(&message)
-        ))),
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::wire::decode;
+
+    #[test]
+    fn garbage_is_a_whole_frame_that_is_not_a_response() {
+        assert!(matches!(
+            decode::<Response>(GARBAGE_FRAME),
+            Err(WireError::Malformed(_))
+        ));
+        let ack = HostileAgent {
+            reply: HostileReply::AckForHost(1),
+            version: 4,
+        }
+        .reply(Identity::Fc, Request::Ping)
+        .expect("encodes");
+        assert_eq!(
+            decode::<Response>(&ack).expect("a response"),
+            Response::Applied {
+                host: 1,
+                version: 4
+            }
+        );
     }
 }

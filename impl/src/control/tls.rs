@@ -7,7 +7,7 @@
 use super::auth::{
     authenticate_client, authenticate_fc_server, authenticate_server, provider, ClientPolicy,
 };
-use super::fabric::ControlError;
+use super::error::ControlError;
 use super::pki::{Credential, Fingerprint};
 use crate::bugs::BugSet;
 use crate::net::Denied;

@@ -5,7 +5,7 @@
 //! error before anything is allocated, and no input makes decoding panic.
 
 use super::auth::Identity;
-use crate::net::InstanceLists;
+use crate::net::{HostId, InstanceLists};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -29,8 +29,11 @@ pub enum Request {
 /// What an FA answers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response {
-    /// The lists are applied; the host's filters are now at `version`.
+    /// The lists are applied; `host`'s filters are now at `version`.
     Applied {
+        /// The host whose FA answers, as the FA claims. The FC trusts only
+        /// the host its TLS connection authenticated, never this field alone.
+        host: HostId,
         /// The version of the host's filters after the push.
         version: u64,
     },
@@ -96,6 +99,15 @@ pub enum WireError {
     /// The body is not the expected JSON message.
     #[error("malformed message: {0}")]
     Malformed(String),
+}
+
+/// At most this many characters of a peer's free text are kept.
+const MAX_PEER_MESSAGE_CHARS: usize = 200;
+
+/// A peer's free text, cut short and quoted so it cannot forge log lines.
+pub(crate) fn quote_untrusted(message: &str) -> String {
+    let short: String = message.chars().take(MAX_PEER_MESSAGE_CHARS).collect();
+    format!("{short:?}")
 }
 
 /// Encodes `msg` as one frame.

@@ -6,7 +6,8 @@ use fabric_impl::control::service::{self, ServerLimits};
 use fabric_impl::control::tls::{client_config, server_config, RefusalLog, ServerPolicy};
 use fabric_impl::control::wire::{self, read_frame, Request, Response, WireError, MAX_FRAME_BYTES};
 use fabric_impl::control::{
-    ClientPolicy, ControlError, Endpoint, FabricConfig, FabricPki, Principal, RunningFabric,
+    ClientPolicy, ControlError, Controller, Endpoint, FabricConfig, FabricPki, HostileReply,
+    Principal, RunningFabric,
 };
 use fabric_impl::net::{Denied, HostFilters, InstanceLists, SharedFilters, Topology};
 use std::collections::{BTreeMap, BTreeSet};
@@ -63,7 +64,10 @@ async fn fc_push_over_mutual_tls_reprograms_the_host() {
             .deliver_push(0, &lists(1, &[a, b]))
             .await
             .expect("push 1"),
-        1
+        Response::Applied {
+            host: 0,
+            version: 1
+        }
     );
     let host0 = snapshot(&filters[0]);
     assert_eq!(host0.version, 1);
@@ -76,7 +80,10 @@ async fn fc_push_over_mutual_tls_reprograms_the_host() {
             .deliver_push(0, &lists(2, &[a]))
             .await
             .expect("push 2"),
-        2
+        Response::Applied {
+            host: 0,
+            version: 2
+        }
     );
     let host0 = snapshot(&filters[0]);
     assert!(host0.allows(0, a) && !host0.allows(0, b));
@@ -259,14 +266,25 @@ async fn fake_fa(pki: &FabricPki, behaviour: Hostile) -> (SocketAddr, JoinHandle
     (addr, task)
 }
 
-async fn push_to_fake(behaviour: Hostile, timeout_ms: u64) -> Result<u64, ControlError> {
+async fn push_to_fake(
+    behaviour: Hostile,
+    timeout_ms: u64,
+    pushed: &InstanceLists,
+) -> Result<Response, ControlError> {
     let pki = FabricPki::generate(1).expect("pki");
     let (addr, task) = fake_fa(&pki, behaviour).await;
     let fingerprint = pki.fa(0).expect("fa 0").fingerprint();
-    let result =
-        service::deliver_push(addr, &fingerprint, pki.fc(), &lists(5, &[]), timeout_ms).await;
+    let result = service::deliver_push(addr, &fingerprint, pki.fc(), pushed, timeout_ms).await;
     task.abort();
     result
+}
+
+/// The FC after moving an instance, with the push it took for host 0.
+fn fc_with_push_for_host_0() -> (Controller, InstanceLists) {
+    let mut fc = Controller::new(config(BugSet::NONE).topology);
+    fc.move_instance(1, 0).expect("spare DIP");
+    let push = fc.take_push(0).expect("push owed to host 0");
+    (fc, push)
 }
 
 fn frame_of(response: &Response) -> Vec<u8> {
@@ -275,17 +293,25 @@ fn frame_of(response: &Response) -> Vec<u8> {
 
 #[tokio::test]
 async fn fc_survives_hostile_fa_responses() {
+    let (mut fc, push) = fc_with_push_for_host_0();
+    let v = push.version;
+
     // Not JSON.
     let mut garbage = 8u32.to_be_bytes().to_vec();
     garbage.extend_from_slice(b"\xff\x00garbage");
-    let r = push_to_fake(Hostile::Bytes(garbage[..12].to_vec()), 2_000).await;
+    let r = push_to_fake(Hostile::Bytes(garbage[..12].to_vec()), 2_000, &push).await;
     assert!(
         matches!(r, Err(ControlError::Wire(WireError::Malformed(_)))),
         "{r:?}"
     );
 
     // A length far beyond the maximum: refused before allocation.
-    let r = push_to_fake(Hostile::Bytes(vec![0xff, 0xff, 0xff, 0xf0, b'{']), 2_000).await;
+    let r = push_to_fake(
+        Hostile::Bytes(vec![0xff, 0xff, 0xff, 0xf0, b'{']),
+        2_000,
+        &push,
+    )
+    .await;
     assert!(
         matches!(r, Err(ControlError::Wire(WireError::TooLarge { .. }))),
         "{r:?}"
@@ -294,14 +320,14 @@ async fn fc_survives_hostile_fa_responses() {
     // A frame that ends early.
     let mut cut = 100u32.to_be_bytes().to_vec();
     cut.extend_from_slice(b"{\"Pong");
-    let r = push_to_fake(Hostile::Bytes(cut), 2_000).await;
+    let r = push_to_fake(Hostile::Bytes(cut), 2_000, &push).await;
     assert!(
         matches!(r, Err(ControlError::Wire(WireError::Truncated { .. }))),
         "{r:?}"
     );
 
     // Nothing at all.
-    let r = push_to_fake(Hostile::Bytes(vec![]), 2_000).await;
+    let r = push_to_fake(Hostile::Bytes(vec![]), 2_000, &push).await;
     assert!(
         matches!(r, Err(ControlError::Wire(WireError::Closed))),
         "{r:?}"
@@ -311,23 +337,37 @@ async fn fc_survives_hostile_fa_responses() {
     let deep = "[".repeat(100_000);
     let mut nested = (deep.len() as u32).to_be_bytes().to_vec();
     nested.extend_from_slice(deep.as_bytes());
-    let r = push_to_fake(Hostile::Bytes(nested), 2_000).await;
+    let r = push_to_fake(Hostile::Bytes(nested), 2_000, &push).await;
     assert!(
         matches!(r, Err(ControlError::Wire(WireError::Malformed(_)))),
         "{r:?}"
     );
 
-    // Well-formed lies.
+    // Well-formed lies: the client hands them over as decoded, and the FC's
+    // decision refuses them without changing its state.
     for lie in [
-        Response::Applied { version: 6 },
-        Response::Applied { version: 4 },
+        Response::Applied {
+            host: 0,
+            version: v + 1,
+        },
+        Response::Applied {
+            host: 0,
+            version: v - 1,
+        },
+        Response::Applied {
+            host: 1,
+            version: v,
+        },
         Response::Pong,
         Response::Error {
             message: "\nERROR forged log line".repeat(1000),
         },
     ] {
-        let r = push_to_fake(Hostile::Bytes(frame_of(&lie)), 2_000).await;
-        match r {
+        let r = push_to_fake(Hostile::Bytes(frame_of(&lie)), 2_000, &push).await;
+        let decoded = r.expect("a well-formed frame decodes");
+        assert_eq!(decoded, lie);
+        let before = fc.clone();
+        match fc.accept_push_response(0, &push, &decoded, BugSet::NONE) {
             Err(ControlError::UntrustedResponse(why)) => {
                 assert!(
                     why.len() < 1_000,
@@ -338,24 +378,127 @@ async fn fc_survives_hostile_fa_responses() {
             }
             other => panic!("{lie:?}: {other:?}"),
         }
+        assert_eq!(fc, before, "{lie:?} changed the FC");
     }
 
     // The honest answer, as a control: the fake is not broken.
-    let r = push_to_fake(
-        Hostile::Bytes(frame_of(&Response::Applied { version: 5 })),
-        2_000,
-    )
-    .await;
-    assert_eq!(r.expect("honest answer"), 5);
+    let honest = Response::Applied {
+        host: 0,
+        version: v,
+    };
+    let r = push_to_fake(Hostile::Bytes(frame_of(&honest)), 2_000, &push).await;
+    assert_eq!(r.expect("honest answer"), honest);
+    assert_eq!(
+        fc.accept_push_response(0, &push, &honest, BugSet::NONE)
+            .expect("acknowledged"),
+        v
+    );
 
     // Silence: the call is bounded.
     let started = std::time::Instant::now();
-    let r = push_to_fake(Hostile::Silence, 300).await;
+    let r = push_to_fake(Hostile::Silence, 300, &push).await;
     assert!(
         matches!(r, Err(ControlError::Timeout { timeout_ms: 300 })),
         "{r:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn a_compromised_fa_is_refused_over_real_tls() {
+    let (fabric, filters) = start().await;
+    let (mut fc, push) = fc_with_push_for_host_0();
+
+    // Garbage: a typed error from the FC's own client code.
+    let r = fabric
+        .deliver_push_to_hostile_fa(0, &push, HostileReply::Garbage)
+        .await;
+    assert!(
+        matches!(r, Err(ControlError::Wire(WireError::Malformed(_)))),
+        "{r:?}"
+    );
+
+    // Host 0's FA acknowledges for host 1: decoded as sent...
+    let answer = fabric
+        .deliver_push_to_hostile_fa(0, &push, HostileReply::AckForHost(1))
+        .await
+        .expect("the pin matches and the frame decodes");
+    assert_eq!(
+        answer,
+        Response::Applied {
+            host: 1,
+            version: push.version
+        }
+    );
+    // ...and refused by the FC, which stays as it was and still owes the push.
+    let before = fc.clone();
+    let quarantined: Vec<_> = fc.quarantined().collect();
+    let pending: Vec<_> = fc.pending_hosts().collect();
+    assert!(matches!(
+        fc.accept_push_response(0, &push, &answer, BugSet::NONE),
+        Err(ControlError::UntrustedResponse(_))
+    ));
+    assert_eq!(fc, before);
+    assert_eq!(fc.quarantined().collect::<Vec<_>>(), quarantined);
+    assert_eq!(fc.pending_hosts().collect::<Vec<_>>(), pending);
+    fc.requeue_push(0, push);
+
+    // The real FAs saw none of it.
+    for f in &filters {
+        assert_eq!(snapshot(f), HostFilters::default());
+    }
+    assert!(fabric.refusals(Endpoint::Fa(0)).is_empty());
+    assert!(matches!(
+        fabric
+            .deliver_push_to_hostile_fa(HOSTS, &lists(1, &[]), HostileReply::Garbage)
+            .await,
+        Err(ControlError::NoSuchHost(HOSTS))
+    ));
+
+    // The honest round trip: each real FA's answer is acknowledged, and the
+    // freed DIP is released once both have applied the lists.
+    for host in 0..HOSTS {
+        assert_eq!(fc.quarantined().count(), 1);
+        let push = fc.take_push(host).expect("push owed");
+        let answer = fabric.deliver_push(host, &push).await.expect("delivered");
+        assert_eq!(
+            fc.accept_push_response(host, &push, &answer, BugSet::NONE)
+                .expect("acknowledged"),
+            push.version
+        );
+        assert_eq!(snapshot(&filters[usize::from(host)]).version, push.version);
+    }
+    assert_eq!(fc.quarantined().count(), 0);
+    assert_eq!(fc.pending_hosts().count(), 0);
+    fabric.shutdown().await;
+}
+
+#[cfg(feature = "seeded-bugs")]
+#[tokio::test]
+async fn seeded_bug_believes_a_compromised_fa_about_another_host() {
+    use fabric_impl::bugs::SeededBug;
+    let bugs = BugSet::only(SeededBug::FcTrustsResponseHost);
+    let fabric = RunningFabric::start(config(bugs), filters())
+        .await
+        .expect("fabric starts");
+    let (mut fc, push) = fc_with_push_for_host_0();
+    let answer = fabric
+        .deliver_push_to_hostile_fa(0, &push, HostileReply::AckForHost(1))
+        .await
+        .expect("decoded");
+    assert_eq!(
+        fc.accept_push_response(0, &push, &answer, bugs)
+            .expect("the bug believes it"),
+        push.version
+    );
+    // Host 0's real answer now releases the freed DIP, though host 1's FA
+    // never applied the lists that drop it.
+    let answer = fabric.deliver_push(0, &push).await.expect("delivered");
+    fc.accept_push_response(0, &push, &answer, bugs)
+        .expect("acknowledged");
+    assert_eq!(fc.quarantined().count(), 0);
+    assert_eq!(fc.pending_hosts().collect::<Vec<_>>(), vec![1]);
+    fabric.shutdown().await;
 }
 
 #[tokio::test]
@@ -383,7 +526,10 @@ async fn fa_survives_a_malformed_request_from_the_fc() {
     // ...and keeps serving.
     assert_eq!(
         fabric.deliver_push(0, &lists(1, &[])).await.expect("push"),
-        1
+        Response::Applied {
+            host: 0,
+            version: 1
+        }
     );
     assert_eq!(snapshot(&filters[0]).version, 1);
     fabric.shutdown().await;
