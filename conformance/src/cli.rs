@@ -197,6 +197,16 @@ fn spinner(message: &str) -> ProgressBar {
     bar
 }
 
+/// The log filter when `FABRIC_LOG` is not set: warnings, except that replay
+/// and the demo, which send refused certificates on purpose and report each
+/// refusal themselves, leave out the TLS layer's warning for every one.
+pub fn default_log_filter(command: &Command) -> &'static str {
+    match command {
+        Command::Replay { .. } | Command::Demo { .. } => "warn,fabric_impl::control::tls=error",
+        _ => "warn",
+    }
+}
+
 /// Runs the command line; the exit code is 0 on success, 1 when a check or
 /// replay failed.
 pub fn run(cli: Cli) -> Result<i32> {

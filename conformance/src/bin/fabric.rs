@@ -1,17 +1,17 @@
 //! The `fabric` command: parses arguments and calls the library.
 
 use clap::Parser;
+use fabric_conformance::cli::{default_log_filter, run, Cli};
 
 fn main() {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FABRIC_LOG")
+        .unwrap_or_else(|_| default_log_filter(&cli.command).into());
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FABRIC_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    let cli = fabric_conformance::cli::Cli::parse();
-    match fabric_conformance::cli::run(cli) {
+    match run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             eprintln!("error: {e:#}");
