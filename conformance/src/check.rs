@@ -5,11 +5,14 @@
 use crate::graph::StateGraph;
 use crate::itf::{Trace, TraceMeta};
 use crate::narrative;
-use fabric_model::network::{claim_of_property, NetworkConfig, NetworkModel};
+use fabric_model::network::NetworkConfig;
 use fabric_model::trace::TracedModel;
+use serde::de::DeserializeOwned;
 use serde::Serialize;
-use stateright::{Checker, Expectation, Model};
+use stateright::{Checker, Expectation};
 use std::collections::BTreeSet;
+use std::fmt::Debug;
+use std::hash::Hash;
 use std::time::{Duration, Instant};
 
 /// The verdict on one property.
@@ -69,12 +72,23 @@ impl ModelReport {
 pub fn check_network(
     cfg: NetworkConfig,
     threads: usize,
-    mut progress: impl FnMut(usize),
+    progress: impl FnMut(usize),
 ) -> ModelReport {
-    let model = cfg.clone().into_model();
+    check_model(cfg.into_model(), threads, progress)
+}
+
+/// Checks `model` on `threads` threads: stateright's depth-first checker for
+/// the verdicts, and, when a claim is broken, a breadth-first pass for a
+/// shortest counterexample.
+pub fn check_model<M>(model: M, threads: usize, mut progress: impl FnMut(usize)) -> ModelReport
+where
+    M: TracedModel + Clone + Send + Sync + 'static,
+    M::State: Clone + Debug + Hash + Eq + Send + Sync,
+    M::Action: Clone + Debug + PartialEq + Send + Sync + Serialize + DeserializeOwned,
+{
     let properties = model.properties();
     let started = Instant::now();
-    let checker = model.checker().threads(threads.max(1)).spawn_dfs();
+    let checker = model.clone().checker().threads(threads.max(1)).spawn_dfs();
     while !checker.is_done() {
         progress(checker.unique_state_count());
         std::thread::sleep(Duration::from_millis(100));
@@ -92,9 +106,13 @@ pub fn check_network(
                 Expectation::Eventually => ("eventually", !found),
             };
             PropertyVerdict {
-                claim: claim_of_property(p.name)
-                    .map(|c| c.to_string())
-                    .unwrap_or_default(),
+                // Properties are named by their claim ID first.
+                claim: p
+                    .name
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
                 kind,
                 name: p.name,
                 ok,
@@ -103,14 +121,14 @@ pub fn check_network(
         .collect();
     let broken = verdicts.iter().any(|v| v.kind == "always" && !v.ok);
     let counterexample = if broken {
-        shortest_counterexample(&cfg.clone().into_model())
+        shortest_counterexample(&model)
     } else {
         None
     };
     ModelReport {
-        model: NetworkModel::AREA.to_string(),
-        bounds: model_bounds(&cfg),
-        flaw: cfg.flaw.map(|f| f.name().to_string()),
+        model: M::AREA.to_string(),
+        bounds: model.bounds_line(),
+        flaw: model.flaw_name().map(str::to_string),
         states: checker.state_count(),
         unique_states: checker.unique_state_count(),
         seconds,
@@ -120,12 +138,13 @@ pub fn check_network(
     }
 }
 
-fn model_bounds(cfg: &NetworkConfig) -> String {
-    cfg.clone().into_model().bounds_line()
-}
-
 /// Breadth-first to the shallowest broken state: a shortest counterexample.
-pub fn shortest_counterexample(model: &NetworkModel) -> Option<Counterexample> {
+pub fn shortest_counterexample<M>(model: &M) -> Option<Counterexample>
+where
+    M: TracedModel,
+    M::State: Clone + Hash + Eq,
+    M::Action: Clone + Serialize + DeserializeOwned,
+{
     let graph = StateGraph::explore_until(model, 5_000_000, true, |_| {}).ok()?;
     let node = graph
         .first_broken
@@ -133,7 +152,7 @@ pub fn shortest_counterexample(model: &NetworkModel) -> Option<Counterexample> {
         .min_by_key(|n| graph.path_to(**n).len())?;
     let actions = graph.path_to(*node);
     let meta = TraceMeta {
-        model: NetworkModel::AREA.into(),
+        model: M::AREA.into(),
         bounds: model.bounds_line(),
         flaw: model.flaw_name().map(str::to_string),
         generator: "counterexample".into(),
@@ -143,9 +162,9 @@ pub fn shortest_counterexample(model: &NetworkModel) -> Option<Counterexample> {
     };
     let trace = Trace::from_actions(model, meta, &actions).ok()?;
     let last = trace.steps.last()?;
-    let claims = NetworkModel::broken_claims(&last.after)
+    let claims = M::broken_claims(&last.after)
         .numbers()
-        .map(|n| format!("NET-{n}"))
+        .map(M::claim_label)
         .collect();
     let text = narrative::narrate(model, &trace);
     let steps = text

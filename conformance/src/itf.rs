@@ -81,9 +81,7 @@ where
             });
             state = next;
         }
-        let area = area_prefix(M::AREA);
-        meta.claims
-            .extend(claims.numbers().map(|n| format!("{area}-{n}")));
+        meta.claims.extend(claims.numbers().map(M::claim_label));
         Ok(Trace { meta, init, steps })
     }
 
@@ -98,13 +96,15 @@ where
 
     /// The trace as ITF JSON text.
     pub fn to_itf(&self, model: &M) -> String {
-        let area = area_prefix(M::AREA);
         let mut states = Vec::with_capacity(self.steps.len() + 1);
         let mut first = model.itf_vars(&self.init);
         first.insert("mbt::actionTaken".into(), json!("init"));
         first.insert("action".into(), json!("Init"));
         first.insert("outcome".into(), json!("None"));
-        first.insert("claims".into(), enc::claims(area, ClaimSet::EMPTY));
+        first.insert(
+            "claims".into(),
+            enc::claims(ClaimSet::EMPTY, M::claim_label),
+        );
         states.push(with_index(first, 0));
         for (i, step) in self.steps.iter().enumerate() {
             let mut vars = model.itf_vars(&step.after);
@@ -114,7 +114,7 @@ where
             );
             vars.insert("action".into(), enc::value(&step.action));
             vars.insert("outcome".into(), enc::value(&step.outcome));
-            vars.insert("claims".into(), enc::claims(area, step.claims));
+            vars.insert("claims".into(), enc::claims(step.claims, M::claim_label));
             states.push(with_index(vars, i + 1));
         }
         let vars: Vec<String> = match states.first() {
@@ -159,16 +159,7 @@ fn with_index(mut vars: Map<String, Value>, index: usize) -> Value {
     Value::Object(vars)
 }
 
-/// The claim-ID prefix of an area.
-pub fn area_prefix(area: &str) -> &'static str {
-    match area {
-        "network" => "NET",
-        "storage" => "STO",
-        "drive" => "DRV",
-        "secrets" => "SEC",
-        _ => "LIF",
-    }
-}
+pub use fabric_model::trace::area_prefix;
 
 /// A trace file that could not be read, with where.
 #[derive(Debug, Error)]

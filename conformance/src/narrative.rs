@@ -1,7 +1,7 @@
 //! A trace as a Markdown narrative: one numbered plain line per step with the
 //! claim IDs it touches, for an auditor reading a pull request.
 
-use crate::itf::{area_prefix, Trace};
+use crate::itf::Trace;
 use fabric_model::trace::TracedModel;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -14,7 +14,6 @@ where
     M::State: Clone,
 {
     let m = &trace.meta;
-    let area = area_prefix(M::AREA);
     let mut out = String::new();
     let _ = writeln!(out, "# {}", m.description);
     let _ = writeln!(out);
@@ -38,11 +37,7 @@ where
     let _ = writeln!(out);
     for (i, step) in trace.steps.iter().enumerate() {
         let line = model.narrate(trace.before(i), &step.action, &step.outcome);
-        let ids: Vec<String> = step
-            .claims
-            .numbers()
-            .map(|n| format!("{area}-{n}"))
-            .collect();
+        let ids: Vec<String> = step.claims.numbers().map(M::claim_label).collect();
         let tag = if ids.is_empty() {
             String::new()
         } else {
@@ -51,7 +46,7 @@ where
         let newly_broken = M::broken_claims(&step.after)
             .numbers()
             .filter(|n| !M::broken_claims(trace.before(i)).contains(*n));
-        let broken: Vec<String> = newly_broken.map(|n| format!("{area}-{n}")).collect();
+        let broken: Vec<String> = newly_broken.map(M::claim_label).collect();
         let verdict = if broken.is_empty() {
             String::new()
         } else {

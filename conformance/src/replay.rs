@@ -2,7 +2,7 @@
 //! step, comparing each predicted outcome and the observable state with what
 //! the implementation did. A replay that stops early, or skips a step, fails.
 
-use crate::itf::{area_prefix, RawTrace};
+use crate::itf::RawTrace;
 use fabric_model::trace::TracedModel;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -160,7 +160,6 @@ where
     M::Action: Serialize + DeserializeOwned + Clone + Debug,
     A: Adapter<M>,
 {
-    let area = area_prefix(M::AREA);
     let stale = |step: usize, message: String| ReplayError::Stale {
         path: raw.path.clone(),
         step,
@@ -252,7 +251,10 @@ where
             *report.claims_matched.entry(claim.clone()).or_default() += 1;
         }
     }
-    debug_assert!(report.claims_matched.keys().all(|c| c.starts_with(area)));
+    debug_assert!(report
+        .claims_matched
+        .keys()
+        .all(|c| raw.meta.claims.contains(c)));
     report.verdict = match (flaw_step, mismatch) {
         (None, None) => Verdict::Matched,
         (None, Some(m)) => Verdict::Mismatch(m),

@@ -1960,7 +1960,7 @@ impl TracedModel for NetworkModel {
             "conntrack".into(),
             itf::set(s.conntrack.iter().map(itf::value)),
         );
-        vars.insert("broken".into(), itf::claims("NET", s.broken));
+        vars.insert("broken".into(), itf::claims(s.broken, Self::claim_label));
         vars
     }
 

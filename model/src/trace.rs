@@ -74,6 +74,25 @@ where
 
     /// Claims broken so far (the ghost history), empty in a correct model.
     fn broken_claims(state: &Self::State) -> ClaimSet;
+
+    /// The claim ID that number `n` of this area's claim sets stands for;
+    /// by default the area's prefix and the number (`NET-3`).
+    fn claim_label(n: u8) -> String {
+        format!("{}-{n}", area_prefix(Self::AREA))
+    }
+}
+
+/// The claim-ID prefix of an area.
+pub fn area_prefix(area: &str) -> &'static str {
+    match area {
+        "network" => "NET",
+        "storage" => "STO",
+        "drive" => "DRV",
+        "secrets" => "SEC",
+        "identity" => "IAM",
+        "audit" => "AUD",
+        _ => "AVL",
+    }
 }
 
 /// One step of a trace, as the model predicted it.
@@ -124,8 +143,8 @@ pub mod itf {
         serde_json::to_value(value).expect("model values serialize to JSON")
     }
 
-    /// A claim set as an ITF set of claim ID strings.
-    pub fn claims(area: &str, set: ClaimSet) -> Value {
-        super::itf::set(set.numbers().map(|n| Value::String(format!("{area}-{n}"))))
+    /// A claim set as an ITF set of claim ID strings, each number named by `label`.
+    pub fn claims(set: ClaimSet, label: impl Fn(u8) -> String) -> Value {
+        super::itf::set(set.numbers().map(|n| Value::String(label(n))))
     }
 }
