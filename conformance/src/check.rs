@@ -160,12 +160,16 @@ where
         claims: BTreeSet::new(),
         description: "counterexample".into(),
     };
-    let trace = Trace::from_actions(model, meta, &actions).ok()?;
+    let init = graph.graph[graph.root_of(*node)].clone();
+    let trace = Trace::from_actions_at(model, init, meta, &actions).ok()?;
     let last = trace.steps.last()?;
-    let claims = M::broken_claims(&last.after)
-        .numbers()
-        .map(M::claim_label)
+    let mut claims: Vec<String> = model
+        .properties()
+        .iter()
+        .filter(|p| p.expectation == Expectation::Always && !(p.condition)(model, &last.after))
+        .filter_map(|p| p.name.split_whitespace().next().map(str::to_string))
         .collect();
+    claims.dedup();
     let text = narrative::narrate(model, &trace);
     let steps = text
         .lines()

@@ -125,8 +125,9 @@ where
         "Counterexample: flaw {flaw} breaks a claim of the {} model",
         M::AREA
     );
-    Trace::from_actions(
+    Trace::from_actions_at(
         model,
+        graph.graph[graph.root_of(*node)].clone(),
         meta(model, "counterexample", None, description),
         &actions,
     )

@@ -8,7 +8,6 @@
 //! found is kept.
 
 use fabric_model::trace::TracedModel;
-use fabric_model::ClaimSet;
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -46,12 +45,14 @@ where
     pub graph: DiGraph<M::State, M::Action>,
     /// Each node's BFS-tree parent and the action taken from it.
     pub parent: Vec<Option<(NodeIndex, M::Action)>>,
-    /// The initial state's node.
+    /// The first initial state's node.
     pub root: NodeIndex,
+    /// Every initial state's node.
+    pub roots: Vec<NodeIndex>,
     /// Per coverage key, where it occurs (the first being the shallowest).
     pub coverage: BTreeMap<String, Vec<Occurrence<M::Action>>>,
-    /// Per broken claim number, the shallowest state where it is broken.
-    pub first_broken: BTreeMap<u8, NodeIndex>,
+    /// Per `always` property, the shallowest state that violates it.
+    pub first_broken: BTreeMap<&'static str, NodeIndex>,
     /// Transitions taken, counting repeats.
     pub transitions: u64,
     /// Each state's node.
@@ -103,18 +104,32 @@ where
         let mut index: HashMap<M::State, NodeIndex> = HashMap::new();
         let mut parent = Vec::new();
         let mut coverage: BTreeMap<String, Vec<Occurrence<M::Action>>> = BTreeMap::new();
-        let mut first_broken = BTreeMap::new();
         let mut edges: HashSet<(NodeIndex, NodeIndex)> = HashSet::new();
         let mut transitions = 0u64;
-        let init = model
-            .init_states()
+        let mut first_broken = BTreeMap::new();
+        // Judged by the `always` properties themselves, not by a ghost that
+        // a model may or may not keep.
+        let always: Vec<_> = model
+            .properties()
             .into_iter()
-            .next()
-            .expect("every model has an initial state");
-        let root = graph.add_node(init.clone());
-        index.insert(init, root);
-        parent.push(None);
-        let mut frontier = std::collections::VecDeque::from([root]);
+            .filter(|p| p.expectation == stateright::Expectation::Always)
+            .collect();
+        let mut frontier = std::collections::VecDeque::new();
+        let mut roots = Vec::new();
+        for init in model.init_states() {
+            if index.contains_key(&init) {
+                continue;
+            }
+            let n = graph.add_node(init.clone());
+            for p in always.iter().filter(|p| !(p.condition)(model, &init)) {
+                first_broken.entry(p.name).or_insert(n);
+            }
+            index.insert(init, n);
+            parent.push(None);
+            roots.push(n);
+            frontier.push_back(n);
+        }
+        let root = *roots.first().expect("every model has an initial state");
         let mut actions = Vec::new();
         while let Some(at) = frontier.pop_front() {
             if stop_at_broken && !first_broken.is_empty() {
@@ -143,12 +158,16 @@ where
                         if graph.node_count() >= max_states {
                             return Err(TooManyStates { limit: max_states });
                         }
-                        let broken: ClaimSet = M::broken_claims(&next);
+                        let violated: Vec<&'static str> = always
+                            .iter()
+                            .filter(|p| !(p.condition)(model, &next))
+                            .map(|p| p.name)
+                            .collect();
                         let n = graph.add_node(next.clone());
                         index.insert(next, n);
                         parent.push(Some((at, action.clone())));
-                        for claim in broken.numbers() {
-                            first_broken.entry(claim).or_insert(n);
+                        for name in violated {
+                            first_broken.entry(name).or_insert(n);
                         }
                         frontier.push_back(n);
                         if graph.node_count() % 4096 == 0 {
@@ -171,6 +190,7 @@ where
             first_broken,
             transitions,
             index,
+            roots,
         })
     }
 
@@ -184,6 +204,15 @@ where
         }
         actions.reverse();
         actions
+    }
+
+    /// The initial state that `node` was first reached from.
+    pub fn root_of(&self, node: NodeIndex) -> NodeIndex {
+        let mut at = node;
+        while let Some((from, _)) = &self.parent[at.index()] {
+            at = *from;
+        }
+        at
     }
 
     /// A shortest path from `start` to any node for which `goal` holds, as

@@ -56,16 +56,22 @@ where
 {
     /// Runs `actions` on `model` from its initial state and records each
     /// step. Fails with the index of the first action that is not enabled.
-    pub fn from_actions(
-        model: &M,
-        mut meta: TraceMeta,
-        actions: &[M::Action],
-    ) -> Result<Self, usize> {
+    pub fn from_actions(model: &M, meta: TraceMeta, actions: &[M::Action]) -> Result<Self, usize> {
         let init = model
             .init_states()
             .into_iter()
             .next()
             .expect("every model has an initial state");
+        Self::from_actions_at(model, init, meta, actions)
+    }
+
+    /// Like [`Trace::from_actions`], from the initial state `init`.
+    pub fn from_actions_at(
+        model: &M,
+        init: M::State,
+        mut meta: TraceMeta,
+        actions: &[M::Action],
+    ) -> Result<Self, usize> {
         let mut state = init.clone();
         let mut steps = Vec::with_capacity(actions.len());
         let mut claims = ClaimSet::EMPTY;

@@ -170,11 +170,13 @@ where
     let init = model
         .init_states()
         .into_iter()
-        .next()
-        .expect("every model has an initial state");
-    if model.itf_vars(&init) != raw.init_vars {
-        return Err(stale(0, "initial state differs".into()));
-    }
+        .find(|init| model.itf_vars(init) == raw.init_vars)
+        .ok_or_else(|| {
+            stale(
+                0,
+                "no initial state of the model has these variables".into(),
+            )
+        })?;
     let mut state = init.clone();
     let mut correct_state = Some(init);
     let mut flaw_step = None;

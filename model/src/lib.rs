@@ -2,8 +2,9 @@
 //!
 //! Each area of `CLAIMS.md` gets one [`stateright::Model`] with a `Config`
 //! struct of bounds and an `into_model()` that builds it, in the manner of
-//! stateright's own examples. Today there is one area, [`network`] (claims
-//! NET-1 to NET-15); storage, drives, secrets and lifecycle follow the same
+//! stateright's own examples. Today there are two areas, [`network`] (claims
+//! NET-1 to NET-15) and [`storage`] (claims STO-1 to STO-9, GEO-1 and the
+//! storage side of DRV-1); drives, secrets and lifecycle follow the same
 //! shape.
 //!
 //! # How to read a property
@@ -38,6 +39,7 @@
 
 pub mod claims;
 pub mod network;
+pub mod storage;
 pub mod trace;
 
 pub use claims::{ClaimId, ClaimSet};

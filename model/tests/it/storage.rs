@@ -1,0 +1,168 @@
+//! The storage model: pinned state counts, every property holds without a
+//! flaw, and every flaw breaks exactly the claims it names.
+
+use fabric_model::storage::{
+    claim_id, claim_of_property, Flaw, StorageConfig, StorageModel, LAST_CLAIM,
+};
+use fabric_model::ClaimSet;
+use stateright::{Checker, Expectation, Model};
+
+/// The claims whose `always` property has a counterexample, the `sometimes`
+/// properties never reached, and the distinct states.
+fn verdicts(model: StorageModel) -> (ClaimSet, Vec<&'static str>, usize) {
+    let properties = model.properties();
+    let checker = model.checker().threads(1).spawn_dfs().join();
+    let mut broken = ClaimSet::EMPTY;
+    let mut unreached = Vec::new();
+    for p in &properties {
+        let found = checker.discovery(p.name).is_some();
+        match p.expectation {
+            Expectation::Always if found => {
+                broken.insert(claim_of_property(p.name).expect("named by claim"));
+            }
+            Expectation::Sometimes if !found => unreached.push(p.name),
+            _ => {}
+        }
+    }
+    (broken, unreached, checker.unique_state_count())
+}
+
+fn ids(set: ClaimSet) -> Vec<String> {
+    set.numbers().map(claim_id).collect()
+}
+
+#[test]
+fn default_bounds_pin_the_state_count() {
+    let (_, _, unique) = verdicts(StorageConfig::default().into_model());
+    // A change here is a change of the state space: review it.
+    assert_eq!(unique, 134_362);
+}
+
+#[test]
+fn without_a_flaw_every_claim_holds_and_every_allowed_case_is_reached() {
+    let (broken, unreached, _) = verdicts(StorageConfig::default().into_model());
+    assert!(
+        broken.is_empty(),
+        "broken without a flaw: {:?}",
+        ids(broken)
+    );
+    assert!(unreached.is_empty(), "never reached: {unreached:?}");
+}
+
+#[test]
+fn every_flaw_breaks_exactly_the_claims_it_names() {
+    for flaw in Flaw::ALL {
+        let (broken, _, _) = verdicts(StorageConfig::default().with_flaw(Some(flaw)).into_model());
+        assert_eq!(
+            ids(broken),
+            ids(flaw.breaks()),
+            "flaw {flaw} breaks other claims than it names"
+        );
+    }
+}
+
+#[test]
+fn every_claim_has_a_flaw_that_breaks_it_and_a_property_pair() {
+    let properties = StorageConfig::default().into_model().properties();
+    for n in 1..=LAST_CLAIM {
+        let id = claim_id(n);
+        assert!(
+            Flaw::ALL.iter().any(|f| f.breaks().contains(n)),
+            "{id} has no flaw"
+        );
+        let named: Vec<_> = properties
+            .iter()
+            .filter(|p| claim_of_property(p.name) == Some(n))
+            .collect();
+        assert_eq!(named.len(), 2, "{id} needs one always and one sometimes");
+        assert!(named.iter().all(|p| p.name.starts_with(&format!("{id} "))));
+        assert!(named.iter().any(|p| p.expectation == Expectation::Always));
+        assert!(named
+            .iter()
+            .any(|p| p.expectation == Expectation::Sometimes));
+    }
+    assert_eq!(properties.len(), 2 * usize::from(LAST_CLAIM));
+}
+
+#[test]
+fn claim_numbers_map_to_their_ids() {
+    assert_eq!(claim_id(1), "STO-1");
+    assert_eq!(claim_id(9), "STO-9");
+    assert_eq!(claim_id(10), "GEO-1");
+    assert_eq!(claim_id(11), "DRV-1");
+    assert_eq!(claim_of_property("STO-6 anything"), Some(6));
+    assert_eq!(claim_of_property("GEO-1 anything"), Some(10));
+    assert_eq!(claim_of_property("DRV-1 anything"), Some(11));
+    assert_eq!(claim_of_property("NET-1 anything"), None);
+    assert_eq!(claim_of_property("STO-10 anything"), None);
+}
+
+#[test]
+fn flaw_names_round_trip() {
+    for flaw in Flaw::ALL {
+        assert_eq!(Flaw::from_name(flaw.name()), Some(flaw));
+    }
+    assert_eq!(Flaw::from_name("no-such-flaw"), None);
+}
+
+#[test]
+fn bounds_lines_round_trip() {
+    use fabric_model::TracedModel;
+    for cfg in [StorageConfig::default(), StorageConfig::deep()] {
+        let line = cfg.clone().into_model().bounds_line();
+        assert_eq!(StorageConfig::from_bounds_line(&line), Ok(cfg));
+    }
+    assert!(StorageConfig::from_bounds_line("max_puts=9").is_err());
+    assert!(StorageConfig::from_bounds_line("policy_ids=6").is_err());
+    assert!(StorageConfig::from_bounds_line("replicas=4").is_err());
+}
+
+#[test]
+fn the_model_is_deterministic() {
+    let a = verdicts(StorageConfig::default().into_model()).2;
+    let b = verdicts(StorageConfig::default().into_model()).2;
+    assert_eq!(a, b);
+}
+
+#[test]
+fn actions_and_outcomes_round_trip_through_json() {
+    use fabric_model::storage::{Action, Outcome, Policy, POLICY_MENU};
+    use fabric_model::TracedModel;
+    let model = StorageConfig::default().into_model();
+    let mut seen = 0;
+    for s in model.init_states() {
+        let mut actions = Vec::new();
+        model.actions(&s, &mut actions);
+        for a in actions {
+            let Some((outcome, _)) = model.step(&s, &a) else {
+                continue;
+            };
+            let text = serde_json::to_string(&a).expect("action serializes");
+            assert_eq!(serde_json::from_str::<Action>(&text).expect("parses"), a);
+            let text = serde_json::to_string(&outcome).expect("outcome serializes");
+            assert_eq!(
+                serde_json::from_str::<Outcome>(&text).expect("parses"),
+                outcome
+            );
+            assert!(!model.narrate(&s, &a, &outcome).is_empty());
+            seen += 1;
+        }
+        let vars = model.itf_vars(&s);
+        assert!(vars.contains_key("broken") && vars.contains_key("replicas"));
+    }
+    assert!(seen > 0);
+    let text = serde_json::to_string(&POLICY_MENU[0]).expect("policy serializes");
+    assert_eq!(text, r#"{"perms":"rl","expiry":255}"#);
+    assert_eq!(
+        serde_json::from_str::<Policy>(&text).expect("parses"),
+        POLICY_MENU[0]
+    );
+}
+
+#[test]
+fn the_two_scenarios_start_apart() {
+    use fabric_model::storage::Scenario;
+    let model = StorageConfig::default().into_model();
+    let scenarios: Vec<Scenario> = model.init_states().iter().map(|s| s.scenario).collect();
+    assert_eq!(scenarios, [Scenario::Access, Scenario::Data]);
+}
