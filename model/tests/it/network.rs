@@ -3,26 +3,10 @@
 
 use fabric_model::network::{claim_of_property, Flaw, NetworkConfig, NetworkModel};
 use fabric_model::ClaimSet;
-use stateright::{Checker, Expectation, Model};
+use stateright::{Expectation, Model};
 
-/// The claims whose `always` property has a counterexample, and the `sometimes`
-/// properties never reached.
 fn verdicts(model: NetworkModel) -> (ClaimSet, Vec<&'static str>, usize) {
-    let properties = model.properties();
-    let checker = model.checker().threads(1).spawn_dfs().join();
-    let mut broken = ClaimSet::EMPTY;
-    let mut unreached = Vec::new();
-    for p in &properties {
-        let found = checker.discovery(p.name).is_some();
-        match p.expectation {
-            Expectation::Always if found => {
-                broken.insert(claim_of_property(p.name).expect("named by claim").number);
-            }
-            Expectation::Sometimes if !found => unreached.push(p.name),
-            _ => {}
-        }
-    }
-    (broken, unreached, checker.unique_state_count())
+    crate::verdicts(model, |name| claim_of_property(name).map(|c| c.number))
 }
 
 #[test]

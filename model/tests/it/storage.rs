@@ -5,26 +5,10 @@ use fabric_model::storage::{
     claim_id, claim_of_property, Flaw, StorageConfig, StorageModel, LAST_CLAIM,
 };
 use fabric_model::ClaimSet;
-use stateright::{Checker, Expectation, Model};
+use stateright::{Expectation, Model};
 
-/// The claims whose `always` property has a counterexample, the `sometimes`
-/// properties never reached, and the distinct states.
 fn verdicts(model: StorageModel) -> (ClaimSet, Vec<&'static str>, usize) {
-    let properties = model.properties();
-    let checker = model.checker().threads(1).spawn_dfs().join();
-    let mut broken = ClaimSet::EMPTY;
-    let mut unreached = Vec::new();
-    for p in &properties {
-        let found = checker.discovery(p.name).is_some();
-        match p.expectation {
-            Expectation::Always if found => {
-                broken.insert(claim_of_property(p.name).expect("named by claim"));
-            }
-            Expectation::Sometimes if !found => unreached.push(p.name),
-            _ => {}
-        }
-    }
-    (broken, unreached, checker.unique_state_count())
+    crate::verdicts(model, claim_of_property)
 }
 
 fn ids(set: ClaimSet) -> Vec<String> {
