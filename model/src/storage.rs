@@ -1178,13 +1178,7 @@ impl StorageConfig {
     /// ...`); bounds it does not name keep their defaults.
     pub fn from_bounds_line(line: &str) -> Result<Self, String> {
         let mut cfg = StorageConfig::default();
-        for word in line.split_whitespace() {
-            let (key, value) = word
-                .split_once('=')
-                .ok_or_else(|| format!("bound {word:?} is not key=value"))?;
-            let value: u8 = value
-                .parse()
-                .map_err(|_| format!("bound {key} has a bad value {value:?}"))?;
+        for (key, value) in crate::trace::parse_bounds(line)? {
             match key {
                 "max_clock" => cfg.max_clock = value,
                 "max_puts" => cfg.max_puts = value,

@@ -95,6 +95,22 @@ pub fn area_prefix(area: &str) -> &'static str {
     }
 }
 
+/// The `key=value` words of a trace's bounds line (`hosts=2 apps=2`), each
+/// value a small number; the area's config decides what the keys mean.
+pub fn parse_bounds(line: &str) -> Result<Vec<(&str, u8)>, String> {
+    line.split_whitespace()
+        .map(|word| {
+            let (key, value) = word
+                .split_once('=')
+                .ok_or_else(|| format!("bound {word:?} is not key=value"))?;
+            let value = value
+                .parse()
+                .map_err(|_| format!("bound {key} has a bad value {value:?}"))?;
+            Ok((key, value))
+        })
+        .collect()
+}
+
 /// One step of a trace, as the model predicted it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TracedStep<A, O, S> {
