@@ -129,6 +129,12 @@ pub enum Command {
         #[arg(long)]
         for_secs: Option<u64>,
     },
+    /// Run one service of the fabric on its own.
+    Serve {
+        /// Which service.
+        #[command(subcommand)]
+        service: ServeCommand,
+    },
     /// Run a scripted tour that shows the rules at work.
     Demo {
         /// Which tour.
@@ -148,6 +154,34 @@ pub enum TracesCommand {
         /// Where to write (a folder per model is made inside).
         #[arg(long, default_value = "traces")]
         out: PathBuf,
+    },
+}
+
+/// `fabric serve ...`
+#[derive(Debug, Subcommand)]
+pub enum ServeCommand {
+    /// The Azure-Blob-compatible storage service (path-style URLs:
+    /// `http://ADDR/ACCOUNT/container/blob`). Prints a connection string per
+    /// account.
+    Storage {
+        /// Where to listen (port 0: any free port).
+        #[arg(long, default_value = "127.0.0.1:10000")]
+        listen: String,
+        /// Where the three replicas of each account keep their data.
+        #[arg(long, default_value = "fabric-data")]
+        data: PathBuf,
+        /// An account as `NAME:BASE64KEY` (optionally `@LOCATION`);
+        /// repeatable. Default: the emulator's `devstoreaccount1` and its
+        /// well-known key.
+        #[arg(long = "account")]
+        accounts: Vec<String>,
+        /// The subscription's credential for key changes (default: random,
+        /// printed at start).
+        #[arg(long)]
+        subscription_token: Option<String>,
+        /// Stop after this many seconds (default: run until Ctrl-C).
+        #[arg(long)]
+        for_secs: Option<u64>,
     },
 }
 
@@ -460,6 +494,22 @@ pub fn run(cli: Cli) -> Result<i32> {
             catalogue,
             shared,
         } => claims::run_cli(&catalogue, &shared, area.as_deref(), check),
+        Command::Serve {
+            service:
+                ServeCommand::Storage {
+                    listen,
+                    data,
+                    accounts,
+                    subscription_token,
+                    for_secs,
+                },
+        } => crate::serve::run(crate::serve::ServeStorage {
+            listen,
+            data,
+            accounts,
+            subscription_token,
+            for_secs,
+        }),
         Command::Up {
             hosts,
             apps,

@@ -13,9 +13,11 @@ pub mod demo;
 pub mod generate;
 pub mod graph;
 pub mod itf;
+pub mod linearize;
 pub mod narrative;
 pub mod network;
 pub mod replay;
+pub mod serve;
 
 pub use graph::StateGraph;
 pub use itf::{Trace, TraceMeta};

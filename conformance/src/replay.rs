@@ -137,11 +137,47 @@ fn state_mismatch(
 ) -> Option<(String, String)> {
     for (name, value) in observed {
         let want = expected.get(name).unwrap_or(&Value::Null);
-        if want != value {
+        if !covers(want, value) {
             return Some((format!("{name} = {want}"), format!("{name} = {value}")));
         }
     }
     None
+}
+
+/// Whether `observed` agrees with `expected` wherever it says anything: an
+/// object may leave out fields, an ITF map (`#map`) must have the same keys
+/// with each value compared the same way, and everything else must be
+/// equal. Adapters observe what the
+/// implementation can show (a replica's blobs, not the model's block
+/// numbers) and the rest of the model's state is not compared.
+pub fn covers(expected: &Value, observed: &Value) -> bool {
+    match (expected, observed) {
+        (Value::Object(want), Value::Object(seen)) => {
+            if let (Some(Value::Array(want)), Some(Value::Array(seen))) =
+                (want.get("#map"), seen.get("#map"))
+            {
+                return seen.iter().all(|entry| {
+                    let key = entry.get(0);
+                    want.iter()
+                        .find(|candidate| candidate.get(0) == key)
+                        .is_some_and(|candidate| {
+                            covers(
+                                candidate.get(1).unwrap_or(&Value::Null),
+                                entry.get(1).unwrap_or(&Value::Null),
+                            )
+                        })
+                }) && want.len() == seen.len();
+            }
+            seen.iter().all(|(key, value)| {
+                want.get(key)
+                    .is_some_and(|expected| covers(expected, value))
+            })
+        }
+        (Value::Array(want), Value::Array(seen)) => {
+            want.len() == seen.len() && want.iter().zip(seen).all(|(w, s)| covers(w, s))
+        }
+        _ => expected == observed,
+    }
 }
 
 /// Replays `raw` against `adapter`. `model` is the model the trace was made
@@ -178,8 +214,19 @@ where
             )
         })?;
     let mut state = init.clone();
-    let mut correct_state = Some(init);
-    let mut flaw_step = None;
+    // A flaw may already show in the initial state (a replica placed in the
+    // wrong location): then the correct model has no such initial state and
+    // the flaw lets the trace through at step 0.
+    let correct_init = correct
+        .init_states()
+        .into_iter()
+        .find(|candidate| correct.itf_vars(candidate) == raw.init_vars);
+    let mut flaw_step = if correct_init.is_none() {
+        Some(0)
+    } else {
+        None
+    };
+    let mut correct_state = correct_init;
     for (i, step) in raw.steps.iter().enumerate() {
         let (outcome, next) = model
             .step(&state, &step.action)
@@ -224,8 +271,18 @@ where
         claims_matched: BTreeMap::new(),
         verdict: Verdict::Matched,
     };
-    let mut mismatch = None;
+    let mut mismatch =
+        state_mismatch(&adapter.observe(), &raw.init_vars).map(|(expected, observed)| Mismatch {
+            step: 0,
+            action: "(initial state)".into(),
+            expected,
+            observed,
+            claims: Vec::new(),
+        });
     for (i, step) in raw.steps.iter().enumerate() {
+        if mismatch.is_some() {
+            break;
+        }
         let observed = adapter
             .apply(&step.action)
             .map_err(|source| ReplayError::Adapter {
@@ -260,8 +317,12 @@ where
     report.verdict = match (flaw_step, mismatch) {
         (None, None) => Verdict::Matched,
         (None, Some(m)) => Verdict::Mismatch(m),
-        (Some(expected), Some(m)) if m.step == expected => {
-            Verdict::StoppedAsExpected { step: expected }
+        // The implementation must stop a counterexample between the step
+        // where the flaw first lets it through and the step where the claim
+        // breaks (its last): some flaws corrupt state that the
+        // implementation can only show when it is read.
+        (Some(expected), Some(m)) if m.step >= expected => {
+            Verdict::StoppedAsExpected { step: m.step }
         }
         (Some(expected), m) => Verdict::NotStopped {
             expected_step: expected,

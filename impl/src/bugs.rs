@@ -40,11 +40,42 @@ pub enum SeededBug {
     FaAcceptsAnyClient,
     /// NET-15: the FC believes the host named in an FA's answer instead of the authenticated peer.
     FcTrustsResponseHost,
+    /// STO-7: the store answers a write once replica 0 has committed it and
+    /// commits the other replicas afterwards.
+    AckAfterOneReplica,
+    /// STO-6: reads are served by any live replica, even one that is behind.
+    ReadsIgnoreWatermark,
+    /// STO-1: a Shared Key signature is not verified (any signature passes).
+    SignatureNotVerified,
+    /// STO-2: regenerating a key leaves the old one accepted (the new key
+    /// lands in the other slot).
+    RemovedKeyStillAccepted,
+    /// STO-3: a SAS's signed expiry is ignored.
+    SasExpiryIgnored,
+    /// STO-4: a SAS bound to a stored policy keeps the policy as it was the
+    /// first time the SAS was used.
+    PolicyChangeNotApplied,
+    /// STO-5: anonymous writes pass on a container with public access.
+    AnonymousWriteOnPublic,
+    /// STO-6: a delete removes the blob on replica 0 only.
+    DeleteOnPrimaryOnly,
+    /// STO-7: a put lands on replica 0 only.
+    PutOnPrimaryOnly,
+    /// STO-8: the management API changes keys without the subscription's
+    /// credentials.
+    KeyChangeWithoutSubscription,
+    /// STO-9: a delete leaves the blob's bytes behind, and a new page blob
+    /// under the same name reads them.
+    DeleteLeavesData,
+    /// GEO-1: one replica is placed outside the account's location.
+    ReplicaInOtherLocation,
+    /// DRV-1: puts on a leased blob are not checked for the lease id.
+    LeaseNotCheckedOnWrite,
 }
 
 impl SeededBug {
     /// Every seeded bug.
-    pub const ALL: [SeededBug; 15] = [
+    pub const ALL: [SeededBug; 28] = [
         SeededBug::RouterAdmitsMainToFc,
         SeededBug::RouterAdmitsMainToDevice,
         SeededBug::RouterHostPinhole,
@@ -60,6 +91,19 @@ impl SeededBug {
         SeededBug::EdgeRoutesToDevices,
         SeededBug::FaAcceptsAnyClient,
         SeededBug::FcTrustsResponseHost,
+        SeededBug::AckAfterOneReplica,
+        SeededBug::ReadsIgnoreWatermark,
+        SeededBug::SignatureNotVerified,
+        SeededBug::RemovedKeyStillAccepted,
+        SeededBug::SasExpiryIgnored,
+        SeededBug::PolicyChangeNotApplied,
+        SeededBug::AnonymousWriteOnPublic,
+        SeededBug::DeleteOnPrimaryOnly,
+        SeededBug::PutOnPrimaryOnly,
+        SeededBug::KeyChangeWithoutSubscription,
+        SeededBug::DeleteLeavesData,
+        SeededBug::ReplicaInOtherLocation,
+        SeededBug::LeaseNotCheckedOnWrite,
     ];
 
     /// The claim the bug breaks.
@@ -80,6 +124,19 @@ impl SeededBug {
             SeededBug::EdgeRoutesToDevices => "NET-13",
             SeededBug::FaAcceptsAnyClient => "NET-14",
             SeededBug::FcTrustsResponseHost => "NET-15",
+            SeededBug::AckAfterOneReplica => "STO-7",
+            SeededBug::ReadsIgnoreWatermark => "STO-6",
+            SeededBug::SignatureNotVerified => "STO-1",
+            SeededBug::RemovedKeyStillAccepted => "STO-2",
+            SeededBug::SasExpiryIgnored => "STO-3",
+            SeededBug::PolicyChangeNotApplied => "STO-4",
+            SeededBug::AnonymousWriteOnPublic => "STO-5",
+            SeededBug::DeleteOnPrimaryOnly => "STO-6",
+            SeededBug::PutOnPrimaryOnly => "STO-7",
+            SeededBug::KeyChangeWithoutSubscription => "STO-8",
+            SeededBug::DeleteLeavesData => "STO-9",
+            SeededBug::ReplicaInOtherLocation => "GEO-1",
+            SeededBug::LeaseNotCheckedOnWrite => "DRV-1",
         }
     }
 }

@@ -15,3 +15,4 @@ pub mod bugs;
 pub mod control;
 pub mod net;
 pub mod secret;
+pub mod storage;

@@ -2151,7 +2151,11 @@ impl StorageModel {
                     })
             }
             Action::Lease { blob, op } => {
-                if blob >= BLOBS {
+                // A lease operation is a write to the blob's properties, and
+                // at most one write is in flight. (Every state this excludes
+                // is reached with the lease operation first, so the state
+                // count is the same.)
+                if blob >= BLOBS || s.pending.is_some() {
                     return None;
                 }
                 self.request(s, next, Caller::Client(0), Scope::Blob(blob), Access::Write)
