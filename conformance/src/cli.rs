@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use fabric_impl::bugs::BugSet;
 use fabric_model::network::{Flaw, NetworkConfig, NetworkModel};
 use fabric_model::storage::{Flaw as StorageFlaw, StorageConfig, StorageModel};
+use fabric_model::trace::TracedModel;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -467,14 +468,11 @@ pub fn run(cli: Cli) -> Result<i32> {
             action: TracesCommand::Generate { model, out },
         } => {
             for m in models(&model)? {
-                if m != "network" {
-                    // Traces are replayed against the implementation; the
-                    // storage service and its adapter do not exist yet.
-                    println!("{m}: no traces yet (its implementation adapter comes with the storage service)");
-                    continue;
-                }
                 let bar = spinner(&format!("generating {m} traces"));
-                let written = generate_network_traces(&out, |msg| bar.set_message(msg))?;
+                let written = match m {
+                    "storage" => generate_storage_traces(&out, |msg| bar.set_message(msg))?,
+                    _ => generate_network_traces(&out, |msg| bar.set_message(msg))?,
+                };
                 bar.finish_and_clear();
                 println!(
                     "{m}: wrote {written} traces under {}",
@@ -528,19 +526,58 @@ pub const WALK_STEPS: usize = 40;
 
 /// Every network trace, named: coverage, a counterexample per flaw, walks.
 pub fn network_traces(
-    mut progress: impl FnMut(String),
+    progress: impl FnMut(String),
 ) -> Result<Vec<(String, NetworkModel, crate::Trace<NetworkModel>)>> {
-    let model = NetworkConfig::default().into_model();
-    progress("exploring the network model".into());
+    let flawed = Flaw::ALL
+        .into_iter()
+        .map(|flaw| {
+            (
+                flaw.to_string(),
+                NetworkConfig::default().with_flaw(Some(flaw)).into_model(),
+            )
+        })
+        .collect();
+    model_traces(NetworkConfig::default().into_model(), flawed, progress)
+}
+
+/// Every storage trace: coverage, one counterexample per flaw, random walks
+/// (alternating between the two scenarios).
+pub fn storage_traces(
+    progress: impl FnMut(String),
+) -> Result<Vec<(String, StorageModel, crate::Trace<StorageModel>)>> {
+    let flawed = StorageFlaw::ALL
+        .into_iter()
+        .map(|flaw| {
+            (
+                flaw.to_string(),
+                StorageConfig::default().with_flaw(Some(flaw)).into_model(),
+            )
+        })
+        .collect();
+    model_traces(StorageConfig::default().into_model(), flawed, progress)
+}
+
+/// Coverage traces of `model`, a counterexample for each of `flawed`, and
+/// random walks.
+fn model_traces<M>(
+    model: M,
+    flawed: Vec<(String, M)>,
+    mut progress: impl FnMut(String),
+) -> Result<Vec<(String, M, crate::Trace<M>)>>
+where
+    M: TracedModel + Clone,
+    M::State: Clone + Eq + std::hash::Hash,
+    M::Action: serde::Serialize + serde::de::DeserializeOwned + Clone,
+{
+    progress(format!("exploring the {} model", M::AREA));
     let graph = StateGraph::explore(&model, 5_000_000, |_| {})?;
     let mut traces = Vec::new();
     progress("choosing coverage paths".into());
     for (name, trace) in generate::coverage(&model, &graph) {
         traces.push((name, model.clone(), trace));
     }
-    for flaw in Flaw::ALL {
+    for (flaw, flawed) in flawed {
         progress(format!("counterexample for {flaw}"));
-        let flawed = NetworkConfig::default().with_flaw(Some(flaw)).into_model();
         let graph = StateGraph::explore_until(&flawed, 5_000_000, true, |_| {})?;
         let trace = generate::counterexample(&flawed, &graph)
             .with_context(|| format!("flaw {flaw} breaks no claim"))?;
@@ -558,10 +595,26 @@ pub fn network_traces(
 
 /// Writes every network trace under `out/network/`; returns how many.
 pub fn generate_network_traces(out: &Path, progress: impl FnMut(String)) -> Result<usize> {
-    let dir = out.join("network");
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let traces = network_traces(progress)?;
+    write_traces(&out.join("network"), &traces)
+}
+
+/// Writes every storage trace under `out/storage/`; returns how many.
+pub fn generate_storage_traces(out: &Path, progress: impl FnMut(String)) -> Result<usize> {
+    let traces = storage_traces(progress)?;
+    write_traces(&out.join("storage"), &traces)
+}
+
+/// Replaces the traces in `dir` with `traces` (ITF and narrative each).
+fn write_traces<M>(dir: &Path, traces: &[(String, M, crate::Trace<M>)]) -> Result<usize>
+where
+    M: TracedModel,
+    M::State: Clone,
+    M::Action: serde::Serialize + serde::de::DeserializeOwned + Clone,
+{
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     // Stale files of an earlier generation would otherwise linger.
-    for entry in std::fs::read_dir(&dir)? {
+    for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         let name = path
             .file_name()
@@ -572,8 +625,7 @@ pub fn generate_network_traces(out: &Path, progress: impl FnMut(String)) -> Resu
                 .with_context(|| format!("cannot remove {}", path.display()))?;
         }
     }
-    let traces = network_traces(progress)?;
-    for (name, model, trace) in &traces {
+    for (name, model, trace) in traces {
         let itf_path = dir.join(format!("{name}.itf.json"));
         std::fs::write(&itf_path, trace.to_itf(model))
             .with_context(|| format!("cannot write {}", itf_path.display()))?;
@@ -582,6 +634,28 @@ pub fn generate_network_traces(out: &Path, progress: impl FnMut(String)) -> Resu
             .with_context(|| format!("cannot write {}", md_path.display()))?;
     }
     Ok(traces.len())
+}
+
+/// Replays one trace file of any model against a fresh implementation.
+pub fn replay_file(path: &Path, transport: Transport, bugs: BugSet) -> Result<ReplayReport> {
+    // A file whose model cannot be read goes to the network reader, whose
+    // error then says exactly what is wrong with it.
+    match trace_model(path).as_deref() {
+        Some("storage") => crate::storage::replay_storage_file(path, transport, bugs),
+        Some("network") | None => network::replay_network_file(path, transport, bugs),
+        Some(other) => bail!("{}: no adapter for the {other:?} model", path.display()),
+    }
+}
+
+/// The model a trace file names in its `#meta`, if it can be read.
+fn trace_model(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    value
+        .get("#meta")?
+        .get("model")?
+        .as_str()
+        .map(str::to_string)
 }
 
 /// `fabric replay`: replays every trace file under `paths` and prints, per
@@ -607,7 +681,7 @@ pub fn run_replay(paths: Vec<PathBuf>, transport: Transport, format: Format) -> 
     let mut lines = Vec::new();
     for file in &files {
         bar.set_message(file.display().to_string());
-        match network::replay_network_file(file, transport, BugSet::NONE) {
+        match replay_file(file, transport, BugSet::NONE) {
             Ok(report) => {
                 let status = match &report.verdict {
                     Verdict::Matched => format!(

@@ -134,18 +134,29 @@ where
     .ok()
 }
 
-/// A random walk of up to `steps` enabled actions, chosen by `choices`
-/// (each taken modulo the number of enabled actions).
+/// A random walk of up to `steps` enabled actions from the model's first
+/// initial state, chosen by `choices` (each taken modulo the number of
+/// enabled actions).
 pub fn walk_from_choices<M: TracedModel>(model: &M, choices: &[u32]) -> Vec<M::Action>
 where
     M::State: Clone,
     M::Action: Serialize + DeserializeOwned + Clone,
 {
-    let mut state = model
+    let init = model
         .init_states()
         .into_iter()
         .next()
         .expect("every model has an initial state");
+    walk_from(model, init, choices)
+}
+
+/// Like [`walk_from_choices`], from the initial state `init`.
+pub fn walk_from<M: TracedModel>(model: &M, init: M::State, choices: &[u32]) -> Vec<M::Action>
+where
+    M::State: Clone,
+    M::Action: Serialize + DeserializeOwned + Clone,
+{
+    let mut state = init;
     let mut actions = Vec::new();
     let mut candidates = Vec::new();
     for choice in choices {
@@ -165,7 +176,9 @@ where
     actions
 }
 
-/// A seeded random walk of `steps` steps, as a trace.
+/// A seeded random walk of `steps` steps, as a trace. A model with several
+/// initial states (one per scenario) starts from initial state `seed`
+/// modulo their number, so consecutive seeds walk every scenario.
 pub fn random_walk<M: TracedModel>(model: &M, seed: u64, steps: usize) -> Trace<M>
 where
     M::State: Clone,
@@ -179,10 +192,13 @@ where
         .new_tree(&mut runner)
         .map(|tree| tree.current())
         .unwrap_or_default();
-    let actions = walk_from_choices(model, &choices);
+    let inits = model.init_states();
+    let init = inits[(seed % inits.len() as u64) as usize].clone();
+    let actions = walk_from(model, init.clone(), &choices);
     let description = format!("Random walk of the {} model (seed {seed})", M::AREA);
-    Trace::from_actions(
+    Trace::from_actions_at(
         model,
+        init,
         meta(model, "random-walk", Some(seed), description),
         &actions,
     )

@@ -18,6 +18,7 @@ pub mod narrative;
 pub mod network;
 pub mod replay;
 pub mod serve;
+pub mod storage;
 
 pub use graph::StateGraph;
 pub use itf::{Trace, TraceMeta};

@@ -131,14 +131,20 @@ pub enum ReplayError {
     },
 }
 
+/// The first observed variable that disagrees with `expected`: its name,
+/// and the expected and observed texts.
 fn state_mismatch(
     observed: &Map<String, Value>,
     expected: &Map<String, Value>,
-) -> Option<(String, String)> {
+) -> Option<(String, String, String)> {
     for (name, value) in observed {
         let want = expected.get(name).unwrap_or(&Value::Null);
         if !covers(want, value) {
-            return Some((format!("{name} = {want}"), format!("{name} = {value}")));
+            return Some((
+                name.clone(),
+                format!("{name} = {want}"),
+                format!("{name} = {value}"),
+            ));
         }
     }
     None
@@ -271,13 +277,17 @@ where
         claims_matched: BTreeMap::new(),
         verdict: Verdict::Matched,
     };
+    // The initial state has no step's claims: a difference there concerns
+    // the claims of the variable that differs.
     let mut mismatch =
-        state_mismatch(&adapter.observe(), &raw.init_vars).map(|(expected, observed)| Mismatch {
-            step: 0,
-            action: "(initial state)".into(),
-            expected,
-            observed,
-            claims: Vec::new(),
+        state_mismatch(&adapter.observe(), &raw.init_vars).map(|(name, expected, observed)| {
+            Mismatch {
+                step: 0,
+                action: "(initial state)".into(),
+                expected,
+                observed,
+                claims: M::var_claims(&name).numbers().map(M::claim_label).collect(),
+            }
         });
     for (i, step) in raw.steps.iter().enumerate() {
         if mismatch.is_some() {
@@ -294,6 +304,7 @@ where
             Some((format!("{:?}", step.outcome), format!("{observed:?}")))
         } else {
             state_mismatch(&adapter.observe(), &step.vars)
+                .map(|(_, expected, observed)| (expected, observed))
         };
         if let Some((expected, observed)) = found {
             mismatch = Some(Mismatch {

@@ -64,9 +64,9 @@ pub enum SeededBug {
     /// STO-8: the management API changes keys without the subscription's
     /// credentials.
     KeyChangeWithoutSubscription,
-    /// STO-9: a delete leaves the blob's bytes behind, and a new page blob
-    /// under the same name reads them.
-    DeleteLeavesData,
+    /// STO-9: a delete or overwrite leaves the blob's old bytes behind, and
+    /// a new page blob under that name reads them instead of zeros.
+    OldBytesReused,
     /// GEO-1: one replica is placed outside the account's location.
     ReplicaInOtherLocation,
     /// DRV-1: puts on a leased blob are not checked for the lease id.
@@ -101,7 +101,7 @@ impl SeededBug {
         SeededBug::DeleteOnPrimaryOnly,
         SeededBug::PutOnPrimaryOnly,
         SeededBug::KeyChangeWithoutSubscription,
-        SeededBug::DeleteLeavesData,
+        SeededBug::OldBytesReused,
         SeededBug::ReplicaInOtherLocation,
         SeededBug::LeaseNotCheckedOnWrite,
     ];
@@ -134,7 +134,7 @@ impl SeededBug {
             SeededBug::DeleteOnPrimaryOnly => "STO-6",
             SeededBug::PutOnPrimaryOnly => "STO-7",
             SeededBug::KeyChangeWithoutSubscription => "STO-8",
-            SeededBug::DeleteLeavesData => "STO-9",
+            SeededBug::OldBytesReused => "STO-9",
             SeededBug::ReplicaInOtherLocation => "GEO-1",
             SeededBug::LeaseNotCheckedOnWrite => "DRV-1",
         }

@@ -1457,6 +1457,14 @@ impl StorageModel {
         target: Scope,
         access: Access,
     ) -> Result<(), Denied> {
+        // claim: STO-3 (only its resource type): a blob SAS cannot sign a
+        // container request, so the service refuses the type before it can
+        // check a signature.
+        if !self.has(Flaw::SasScopeIgnored)
+            && matches!((sas.scope, target), (Scope::Blob(_), Scope::Container))
+        {
+            return Err(Denied::AuthorizationResourceTypeMismatch);
+        }
         // claim: STO-1, STO-2 (a SAS is signed with a key the account holds now)
         if !self.key_accepted(s, sas.signed_with) {
             return Err(Denied::AuthenticationFailed);
@@ -1467,9 +1475,6 @@ impl StorageModel {
         // claim: STO-3 (only its resource scope)
         if !self.has(Flaw::SasScopeIgnored) {
             match (sas.scope, target) {
-                (Scope::Blob(_), Scope::Container) => {
-                    return Err(Denied::AuthorizationResourceTypeMismatch)
-                }
                 // The signature covers the blob's path: another path does not verify.
                 (Scope::Blob(a), Scope::Blob(b)) if a != b => {
                     return Err(Denied::AuthenticationFailed)
@@ -2151,11 +2156,12 @@ impl StorageModel {
                     })
             }
             Action::Lease { blob, op } => {
-                // A lease operation is a write to the blob's properties, and
-                // at most one write is in flight. (Every state this excludes
-                // is reached with the lease operation first, so the state
-                // count is the same.)
-                if blob >= BLOBS || s.pending.is_some() {
+                // A lease operation is a write to the blob's properties: at
+                // most one write is in flight, and the service keeps a lease
+                // with its blob on every replica, so it waits for a replica
+                // that is down. (Every state this excludes is reached with
+                // the lease operation first, so the state count is the same.)
+                if blob >= BLOBS || s.pending.is_some() || !s.all_up() {
                     return None;
                 }
                 self.request(s, next, Caller::Client(0), Scope::Blob(blob), Access::Write)
@@ -2986,6 +2992,18 @@ impl TracedModel for StorageModel {
 
     fn claim_label(n: u8) -> String {
         claim_id(n)
+    }
+
+    fn var_claims(name: &str) -> ClaimSet {
+        match name {
+            // What each replica holds and where it is.
+            "replicas" => ClaimSet::of(&[6, 7, 9, 10]),
+            "public" => ClaimSet::of(&[5]),
+            "policies" => ClaimSet::of(&[4]),
+            "keys" => ClaimSet::of(&[1, 2, 8]),
+            "leases" => ClaimSet::of(&[11]),
+            _ => ClaimSet::EMPTY,
+        }
     }
 }
 

@@ -75,6 +75,14 @@ where
     /// Claims broken so far (the ghost history), empty in a correct model.
     fn broken_claims(state: &Self::State) -> ClaimSet;
 
+    /// The claims that state variable `name` (of [`TracedModel::itf_vars`])
+    /// bears on, so that an implementation whose state differs there is
+    /// known to depart on those claims; none by default.
+    fn var_claims(name: &str) -> ClaimSet {
+        let _ = name;
+        ClaimSet::EMPTY
+    }
+
     /// The claim ID that number `n` of this area's claim sets stands for;
     /// by default the area's prefix and the number (`NET-3`).
     fn claim_label(n: u8) -> String {

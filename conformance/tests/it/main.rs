@@ -5,6 +5,8 @@ mod claims;
 mod cli;
 mod replay;
 mod seeded_bugs;
+mod storage_sdk;
+mod storage_traces;
 mod traces;
 
 use std::path::PathBuf;

@@ -3,13 +3,40 @@
 //! touches the claim the bug breaks.
 
 use crate::root;
+use fabric_conformance::cli::replay_file;
 use fabric_conformance::cli::Transport;
-use fabric_conformance::network::replay_network_file;
 use fabric_conformance::replay::{collect_trace_files, Verdict};
 use fabric_impl::bugs::{BugSet, SeededBug};
 
+/// The claims a flaw's counterexample file breaks, by its name.
+fn flaw_claims(name: &str) -> Vec<String> {
+    let flaw = name
+        .trim_start_matches("flaw-")
+        .trim_end_matches(".itf.json");
+    if let Some(f) = fabric_model::network::Flaw::from_name(flaw) {
+        return f.breaks().numbers().map(|n| format!("NET-{n}")).collect();
+    }
+    fabric_model::storage::Flaw::from_name(flaw)
+        .map(|f| {
+            f.breaks()
+                .numbers()
+                .map(fabric_model::storage::claim_id)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Replays the area's traces with `bug` on until one catches it: a
+/// coverage trace or walk that departs at a step touching the bug's claim,
+/// or a flaw's counterexample for that claim that the implementation no
+/// longer stops (the bug removed the mechanism the flaw removes).
 fn caught(bug: SeededBug) {
-    let files = collect_trace_files(&[root().join("traces/network")]).expect("traces folder");
+    let area = if bug.claim().starts_with("NET-") {
+        "traces/network"
+    } else {
+        "traces/storage"
+    };
+    let files = collect_trace_files(&[root().join(area)]).expect("traces folder");
     let mut first = None;
     for path in files {
         let name = path
@@ -17,22 +44,24 @@ fn caught(bug: SeededBug) {
             .expect("name")
             .to_string_lossy()
             .into_owned();
-        if name.starts_with("flaw-") {
-            continue;
-        }
-        let report =
-            replay_network_file(&path, Transport::Inproc, BugSet::only(bug)).expect("replays");
-        if let Verdict::Mismatch(m) = report.verdict {
-            first = Some((name, m));
+        let report = replay_file(&path, Transport::Inproc, BugSet::only(bug)).expect("replays");
+        let claims = match report.verdict {
+            Verdict::Mismatch(m) => (m.step, m.claims),
+            Verdict::NotStopped { expected_step, .. } => (expected_step, flaw_claims(&name)),
+            _ => continue,
+        };
+        first = Some((name, claims));
+        if first
+            .as_ref()
+            .is_some_and(|(_, (_, claims))| claims.iter().any(|c| c == bug.claim()))
+        {
             break;
         }
     }
-    let (name, mismatch) = first.unwrap_or_else(|| panic!("{bug:?} was never caught"));
+    let (name, (step, claims)) = first.unwrap_or_else(|| panic!("{bug:?} was never caught"));
     assert!(
-        mismatch.claims.iter().any(|c| c == bug.claim()),
-        "{bug:?} was caught in {name} at step {}, which touches {:?}, not {}",
-        mismatch.step,
-        mismatch.claims,
+        claims.iter().any(|c| c == bug.claim()),
+        "{bug:?} was caught last in {name} at step {step}, which touches {claims:?}, not {}",
         bug.claim()
     );
 }
@@ -49,9 +78,12 @@ macro_rules! seeded_bug_tests {
         #[test]
         fn every_seeded_bug_has_a_test() {
             let tested = [$(SeededBug::$bug),+];
-            // Storage's seeded bugs are caught by the storage replay once its
-            // adapter lands; the store's own two are caught by its unit tests.
-            for bug in SeededBug::ALL.into_iter().filter(|b| b.claim().starts_with("NET-")) {
+            // Two of the store's bugs need concurrency or a replica lost
+            // right after an acknowledgement, which a sequential trace never
+            // has: the store's unit tests and the linearizability check over
+            // HTTP catch them.
+            let elsewhere = [SeededBug::AckAfterOneReplica, SeededBug::ReadsIgnoreWatermark];
+            for bug in SeededBug::ALL.into_iter().filter(|b| !elsewhere.contains(b)) {
                 assert!(tested.contains(&bug), "{bug:?} has no test");
             }
         }
@@ -74,4 +106,15 @@ seeded_bug_tests! {
     seeded_bug_net_13_is_caught => EdgeRoutesToDevices,
     seeded_bug_net_14_is_caught => FaAcceptsAnyClient,
     seeded_bug_net_15_is_caught => FcTrustsResponseHost,
+    seeded_bug_sto_1_is_caught => SignatureNotVerified,
+    seeded_bug_sto_2_is_caught => RemovedKeyStillAccepted,
+    seeded_bug_sto_3_is_caught => SasExpiryIgnored,
+    seeded_bug_sto_4_is_caught => PolicyChangeNotApplied,
+    seeded_bug_sto_5_is_caught => AnonymousWriteOnPublic,
+    seeded_bug_sto_6_is_caught => DeleteOnPrimaryOnly,
+    seeded_bug_sto_7_is_caught => PutOnPrimaryOnly,
+    seeded_bug_sto_8_is_caught => KeyChangeWithoutSubscription,
+    seeded_bug_sto_9_is_caught => OldBytesReused,
+    seeded_bug_geo_1_is_caught => ReplicaInOtherLocation,
+    seeded_bug_drv_1_is_caught => LeaseNotCheckedOnWrite,
 }

@@ -38,6 +38,8 @@ pub enum ErrorCode {
     BlobNotFound,
     /// 409: the container exists already.
     ContainerAlreadyExists,
+    /// 409: a create-only put (`If-None-Match: *`) of a blob that exists.
+    BlobAlreadyExists,
     /// 409: a delete of a blob that has snapshots without saying what to do
     /// with them.
     SnapshotsPresent,
@@ -120,6 +122,7 @@ impl ErrorCode {
             ResourceNotFound | AccountNotFound | ContainerNotFound | BlobNotFound => 404,
             UnsupportedHttpVerb => 405,
             ContainerAlreadyExists
+            | BlobAlreadyExists
             | SnapshotsPresent
             | LeaseAlreadyPresent
             | LeaseNotPresentWithLeaseOperation
@@ -170,6 +173,7 @@ impl ErrorCode {
             ContainerNotFound => "ContainerNotFound",
             BlobNotFound => "BlobNotFound",
             ContainerAlreadyExists => "ContainerAlreadyExists",
+            BlobAlreadyExists => "BlobAlreadyExists",
             SnapshotsPresent => "SnapshotsPresent",
             LeaseIdMissing | LeaseIdMissingContainer => "LeaseIdMissing",
             LeaseIdMismatchWithBlobOperation => "LeaseIdMismatchWithBlobOperation",
@@ -218,6 +222,7 @@ impl ErrorCode {
             ContainerNotFound => "The specified container does not exist.",
             BlobNotFound => "The specified blob does not exist.",
             ContainerAlreadyExists => "The specified container already exists.",
+            BlobAlreadyExists => "The specified blob already exists.",
             SnapshotsPresent => "This operation is not permitted because the blob has snapshots.",
             LeaseIdMissing | LeaseIdMissingContainer => "There is currently a lease on the blob and no lease ID was specified in the request.",
             LeaseIdMismatchWithBlobOperation => "The lease ID specified did not match the lease ID for the blob.",

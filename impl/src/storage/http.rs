@@ -26,6 +26,9 @@ pub const MAX_HEADERS: usize = 100;
 /// How long a connection may take to send its headers.
 pub const HEADER_READ_TIMEOUT_MS: u64 = 10_000;
 
+/// Where the shell reads the time.
+pub type Clock = Arc<dyn Fn() -> super::clock::UnixMs + Send + Sync>;
+
 /// A running HTTP front end.
 #[derive(Debug)]
 pub struct StorageServer {
@@ -40,6 +43,16 @@ impl StorageServer {
     pub fn start(
         listener: TcpListener,
         service: Arc<StorageService>,
+    ) -> std::io::Result<StorageServer> {
+        Self::start_with_clock(listener, service, Arc::new(now_ms))
+    }
+
+    /// As [`StorageServer::start`], reading the time from `clock` (the
+    /// conformance harness runs the service on the model's clock).
+    pub fn start_with_clock(
+        listener: TcpListener,
+        service: Arc<StorageService>,
+        clock: Clock,
     ) -> std::io::Result<StorageServer> {
         let local_addr = listener.local_addr()?;
         let (shutdown, mut stopped) = watch::channel(false);
@@ -59,12 +72,16 @@ impl StorageServer {
                 };
                 let _ = stream.set_nodelay(true);
                 let service = Arc::clone(&service);
+                let clock = Arc::clone(&clock);
                 let mut stopped = stopped.clone();
                 tokio::spawn(async move {
                     let handler = service_fn(move |request| {
                         let service = Arc::clone(&service);
+                        let now = clock();
                         async move {
-                            Ok::<_, std::convert::Infallible>(serve(&service, request, peer).await)
+                            Ok::<_, std::convert::Infallible>(
+                                serve(&service, request, peer, now).await,
+                            )
                         }
                     });
                     let mut builder = http1::Builder::new();
@@ -104,8 +121,8 @@ async fn serve(
     service: &StorageService,
     request: hyper::Request<Incoming>,
     peer: SocketAddr,
+    now: super::clock::UnixMs,
 ) -> hyper::Response<Full<Bytes>> {
-    let now = now_ms();
     let head = request.method() == hyper::Method::HEAD;
     let response = match read_request(request, peer).await {
         Ok(request) => service.handle(request, now).await,

@@ -413,7 +413,7 @@ fn remove_blob(tables: &mut dyn TablesMut, key: &str, bugs: BugSet) -> Result<()
     tables.delete(Table::Blobs, key)?;
     // claim: STO-9 — the bytes go with the record, in the same transaction,
     // so no later blob can be handed them and the space is free at once.
-    if !bugs.has(SeededBug::DeleteLeavesData) {
+    if !bugs.has(SeededBug::OldBytesReused) {
         tables.delete(Table::Data, key)?;
     }
     Ok(())
@@ -497,7 +497,7 @@ fn apply_write(
             let existing = read_blob(tables, key)?;
             if let Some(old) = &existing {
                 if *if_none_match_any {
-                    return refuse(ErrorCode::ConditionNotMet);
+                    return refuse(ErrorCode::BlobAlreadyExists);
                 }
                 if if_match
                     .as_deref()
@@ -523,7 +523,7 @@ fn apply_write(
                 PutContent::Zeros(length) => {
                     // claim: STO-9 — a fresh page blob reads as zeros, never
                     // as whatever bytes an earlier blob left under its key.
-                    let leftover = bugs.has(SeededBug::DeleteLeavesData)
+                    let leftover = bugs.has(SeededBug::OldBytesReused)
                         && tables.get(Table::Data, key)?.is_some();
                     (*length, leftover)
                 }

@@ -696,8 +696,8 @@ impl StorageService {
     }
 
     /// The container's ACL as authorization reads it: as stored, or with
-    /// the seeded bug `PolicyChangeNotApplied`, each policy as a SAS first
-    /// used it.
+    /// the seeded bug `PolicyChangeNotApplied`, each policy as the service
+    /// first saw it.
     // claim: STO-4 — authorization reads the stored policies as they are now.
     fn acl_as_authorized(
         &self,
@@ -709,11 +709,8 @@ impl StorageService {
         if !self.bugs.has(SeededBug::PolicyChangeNotApplied) {
             return acl;
         }
-        let Some(id) = request.query_value("si") else {
-            return acl;
-        };
-        let key = format!(
-            "{}/{}/{id}",
+        let container = format!(
+            "{}/{}",
             address.account,
             address.container.as_deref().unwrap_or_default()
         );
@@ -721,20 +718,19 @@ impl StorageService {
             .policies_at_first_use
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let cached = match (cache.get(&key), acl.policy(id)) {
-            (Some(first), _) => Some(first.clone()),
-            (None, Some(now)) => {
-                cache.insert(key, now.clone());
-                None
+        for identifier in &acl.identifiers {
+            cache
+                .entry(format!("{container}/{}", identifier.id))
+                .or_insert_with(|| identifier.policy.clone());
+        }
+        if let Some(id) = request.query_value("si") {
+            if let Some(first) = cache.get(&format!("{container}/{id}")) {
+                acl.identifiers.retain(|identifier| identifier.id != id);
+                acl.identifiers.push(super::acl::SignedIdentifier {
+                    id: id.to_string(),
+                    policy: first.clone(),
+                });
             }
-            (None, None) => None,
-        };
-        if let Some(first) = cached {
-            acl.identifiers.retain(|identifier| identifier.id != id);
-            acl.identifiers.push(super::acl::SignedIdentifier {
-                id: id.to_string(),
-                policy: first,
-            });
         }
         acl
     }
@@ -1116,15 +1112,25 @@ impl Context<'_> {
         }
     }
 
-    /// Refuses at once a write that the blob's lease fences (the store
-    /// checks again when it applies the write; this only answers early).
-    fn lease_precheck(&self) -> Result<(), StorageError> {
+    /// Refuses at once a write that the blob's lease fences, or (`must_exist`)
+    /// a write to a blob that is not there. The store checks again when it
+    /// applies the write; this only answers early, so that a refused write
+    /// never waits behind the queue.
+    fn precheck(&self, must_exist: bool) -> Result<(), StorageError> {
         let key = self.blob_key(None);
         let record = self.read(|tables| ops::read_blob(tables, &key))?;
-        if let Some(record) = record {
-            lease::check_write(&record.lease, self.lease_id().as_deref(), self.now_ms)?;
+        match record {
+            Some(record) if !self.bugs.has(SeededBug::LeaseNotCheckedOnWrite) || must_exist => {
+                lease::check_write(&record.lease, self.lease_id().as_deref(), self.now_ms)
+            }
+            Some(_) => Ok(()),
+            None if must_exist => Err(StorageError::new(ErrorCode::BlobNotFound)),
+            None => lease::check_write(
+                &lease::LeaseState::Available,
+                self.lease_id().as_deref(),
+                self.now_ms,
+            ),
         }
-        Ok(())
     }
 
     fn existing_container(&self) -> Result<&ContainerRecord, StorageError> {
@@ -1284,7 +1290,7 @@ impl Context<'_> {
                     ));
                 }
                 if self.snapshot.is_none() {
-                    self.lease_precheck()?;
+                    self.precheck(true)?;
                 }
                 self.write(Write::DeleteBlob {
                     container: self.container_key(),
@@ -1300,6 +1306,10 @@ impl Context<'_> {
             }
             SnapshotBlob => {
                 self.existing_container()?;
+                let key = self.blob_key(None);
+                if self.read(|tables| ops::read_blob(tables, &key))?.is_none() {
+                    return Err(StorageError::new(ErrorCode::BlobNotFound));
+                }
                 let snapshot_id = format_iso8601_fine(now_ms);
                 let Applied::Snapshot(record) = self
                     .write(Write::Snapshot {
@@ -1589,9 +1599,7 @@ impl Context<'_> {
                 BlobType::PageBlob => None,
             },
         };
-        if !self.bugs.has(SeededBug::LeaseNotCheckedOnWrite) {
-            self.lease_precheck()?;
-        }
+        self.precheck(false)?;
         let Applied::Blob(record) = self
             .write(Write::PutBlob {
                 container: self.container_key(),
@@ -1690,6 +1698,10 @@ impl Context<'_> {
 
     async fn lease(&self) -> Result<Response, StorageError> {
         self.existing_container()?;
+        let key = self.blob_key(None);
+        if self.read(|tables| ops::read_blob(tables, &key))?.is_none() {
+            return Err(StorageError::new(ErrorCode::BlobNotFound));
+        }
         let request = self.request;
         let header = |name: &str| request.header(name).map(str::to_string);
         let missing =

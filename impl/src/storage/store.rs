@@ -494,12 +494,19 @@ impl<C: Command> ReplicatedStore<C> {
             return Err(StoreError::Unavailable);
         };
         let (reply, answer) = oneshot::channel();
+        // Counted before it is sent, so the committer never takes away what
+        // was not yet counted.
+        self.shared.queued.fetch_add(1, Ordering::SeqCst);
         match sender.try_send(Job { cmd, reply }) {
-            Ok(()) => {
-                self.shared.queued.fetch_add(1, Ordering::SeqCst);
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                self.shared.queued.fetch_sub(1, Ordering::SeqCst);
+                return Err(StoreError::Busy);
             }
-            Err(TrySendError::Full(_)) => return Err(StoreError::Busy),
-            Err(TrySendError::Disconnected(_)) => return Err(StoreError::Unavailable),
+            Err(TrySendError::Disconnected(_)) => {
+                self.shared.queued.fetch_sub(1, Ordering::SeqCst);
+                return Err(StoreError::Unavailable);
+            }
         }
         answer.await.unwrap_or(Err(StoreError::Unavailable))
     }
@@ -1122,32 +1129,28 @@ fn answer_with<T>(
 /// dropped; when idle, brings replicas that are behind up to date.
 fn run_committer<C: Command>(shared: &Shared, queue: &Receiver<Job<C>>) {
     while !shared.shutdown.load(Ordering::SeqCst) {
-        if shared.paused.load(Ordering::SeqCst) {
-            std::thread::sleep(PAUSED_POLL);
-            continue;
-        }
         let first = match queue.recv_timeout(IDLE_TICK) {
-            Ok(job) => {
-                shared.queued.fetch_sub(1, Ordering::SeqCst);
-                job
-            }
+            Ok(job) => job,
             Err(RecvTimeoutError::Timeout) => {
                 shared.maintain();
                 continue;
             }
             Err(RecvTimeoutError::Disconnected) => break,
         };
+        // A pause set while this thread waited on the queue still holds the
+        // write: it counts as queued until the pause ends.
+        while shared.paused.load(Ordering::SeqCst) && !shared.shutdown.load(Ordering::SeqCst) {
+            std::thread::sleep(PAUSED_POLL);
+        }
         let mut jobs = Vec::with_capacity(shared.max_batch);
         jobs.push(first);
         while jobs.len() < shared.max_batch {
             match queue.try_recv() {
-                Ok(job) => {
-                    shared.queued.fetch_sub(1, Ordering::SeqCst);
-                    jobs.push(job);
-                }
+                Ok(job) => jobs.push(job),
                 Err(_) => break,
             }
         }
+        shared.queued.fetch_sub(jobs.len(), Ordering::SeqCst);
         shared.run_batch(jobs);
     }
 }

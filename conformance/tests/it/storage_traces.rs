@@ -1,0 +1,171 @@
+//! Storage traces: regenerated they equal what is on disk, narratives are
+//! reviewed snapshots, and every trace replays against the storage service
+//! in process and over HTTP (a flaw's counterexample is stopped).
+
+use crate::root;
+use fabric_conformance::cli::{generate_storage_traces, replay_file, storage_traces, Transport};
+use fabric_conformance::generate::{seed_bytes, walk_from};
+use fabric_conformance::itf::{parse_trace, Trace, TraceMeta};
+use fabric_conformance::narrative::narrate;
+use fabric_conformance::replay::{collect_trace_files, Verdict};
+use fabric_conformance::storage::replay_storage_trace;
+use fabric_impl::bugs::BugSet;
+use fabric_model::storage::{Action, Outcome, StorageConfig, StorageModel};
+use fabric_model::TracedModel;
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use stateright::Model;
+use std::path::Path;
+
+fn files_in(dir: &Path) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = std::fs::read_dir(dir)
+        .expect("folder exists")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let name = p.file_name().expect("name").to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&p).expect("readable"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn regenerated_storage_traces_equal_the_committed_ones_and_narratives_are_snapshots() {
+    let tmp = std::env::temp_dir().join(format!("fabric-storage-traces-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let written = generate_storage_traces(&tmp, |_| {}).expect("generation succeeds");
+    let fresh = files_in(&tmp.join("storage"));
+    let committed: Vec<(String, String)> = files_in(&root().join("traces/storage"));
+    assert_eq!(fresh.len(), 2 * written);
+    let names = |v: &[(String, String)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        names(&fresh),
+        names(&committed),
+        "storage trace files differ: run `cargo run --release -- traces generate`"
+    );
+    for ((name, a), (_, b)) in fresh.iter().zip(&committed) {
+        assert!(a == b, "{name} drifted from the model: run `cargo run --release -- traces generate` and review the diff");
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+
+    let traces = storage_traces(|_| {}).expect("generation succeeds");
+    for flaw in fabric_model::storage::Flaw::ALL {
+        assert!(
+            traces.iter().any(|(n, _, _)| *n == format!("flaw-{flaw}")),
+            "no counterexample for {flaw}"
+        );
+    }
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(root().join("traces/storage/snapshots"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| {
+        for (name, model, trace) in &traces {
+            insta::assert_snapshot!(name.as_str(), narrate(model, trace));
+        }
+    });
+    let names: Vec<String> = traces.iter().map(|(n, _, _)| format!("{n}.snap")).collect();
+    for (file, _) in files_in(&root().join("traces/storage/snapshots")) {
+        if file.ends_with(".snap") {
+            assert!(
+                names.contains(&file),
+                "stale snapshot {file}: its trace is gone"
+            );
+        }
+    }
+}
+
+fn storage_files() -> Vec<std::path::PathBuf> {
+    let files = collect_trace_files(&[root().join("traces/storage")]).expect("traces folder");
+    assert!(
+        files.len() >= 20,
+        "expected the generated storage traces, found {}",
+        files.len()
+    );
+    files
+}
+
+fn assert_passes(path: &Path, transport: Transport) {
+    let report = replay_file(path, transport, BugSet::NONE).unwrap_or_else(|e| panic!("{e:#}"));
+    let name = path.file_name().expect("name").to_string_lossy();
+    if name.starts_with("flaw-") {
+        assert!(
+            matches!(report.verdict, Verdict::StoppedAsExpected { .. }),
+            "{name}: {:?}",
+            report.verdict
+        );
+        assert!(
+            report.steps_matched < report.steps_total,
+            "{name}: a stopped trace matched every step"
+        );
+    } else {
+        assert_eq!(report.verdict, Verdict::Matched, "{name}");
+        assert_eq!(
+            report.steps_matched, report.steps_total,
+            "{name}: skipped steps"
+        );
+        assert!(report.steps_total > 0, "{name}: empty");
+    }
+}
+
+#[test]
+fn every_storage_trace_replays_in_process() {
+    for path in storage_files() {
+        assert_passes(&path, Transport::Inproc);
+    }
+}
+
+#[test]
+fn every_storage_trace_replays_over_http() {
+    for path in storage_files() {
+        assert_passes(&path, Transport::Wire);
+    }
+}
+
+fn walk_trace(
+    model: &StorageModel,
+    init: usize,
+    choices: &[u32],
+) -> fabric_conformance::itf::RawTrace<Action, Outcome> {
+    let start = model.init_states()[init];
+    let actions = walk_from(model, start, choices);
+    let meta = TraceMeta {
+        model: "storage".into(),
+        bounds: model.bounds_line(),
+        flaw: None,
+        generator: "random-walk".into(),
+        seed: None,
+        claims: Default::default(),
+        description: "property-based walk".into(),
+    };
+    let trace =
+        Trace::from_actions_at(model, start, meta, &actions).expect("walks take enabled actions");
+    parse_trace(Path::new("walk.itf.json"), &trace.to_itf(model)).expect("our own ITF parses")
+}
+
+#[test]
+fn random_storage_walks_match_the_service() {
+    let model = StorageConfig::default().into_model();
+    let strategy = (
+        0usize..2,
+        proptest::collection::vec(proptest::num::u32::ANY, 1..40),
+    );
+    let config = Config {
+        cases: 96,
+        failure_persistence: None,
+        ..Config::default()
+    };
+    TestRunner::new_with_rng(
+        config,
+        TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes(21)),
+    )
+    .run(&strategy, |(init, choices)| {
+        let raw = walk_trace(&model, init, &choices);
+        let report =
+            replay_storage_trace(&raw, Transport::Inproc, BugSet::NONE).expect("fresh trace");
+        proptest::prop_assert_eq!(report.verdict, Verdict::Matched);
+        Ok(())
+    })
+    .expect("every walk matches");
+}
