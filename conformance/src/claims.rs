@@ -6,6 +6,7 @@
 
 use anyhow::{bail, Context, Result};
 use fabric_model::network::{claim_of_property, Flaw, NetworkConfig};
+use fabric_model::storage::{self, StorageConfig};
 use stateright::Model;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -95,23 +96,39 @@ pub fn problems(root: &Path, row: &Row) -> Vec<String> {
         return vec!["is not an ID".into()];
     };
     let number: u8 = number.parse().unwrap_or(0);
-    if area != "NET" {
-        out.push(format!("area {area} has no model yet"));
-        return out;
-    }
-    let properties = NetworkConfig::default().into_model().properties();
-    let named = properties.iter().any(|p| {
-        p.name == row.property && claim_of_property(p.name).is_some_and(|c| c.number == number)
-    });
-    if !named {
+    // Which model states the claim, and its number in that model's sets.
+    let (property_names, flaw_breaks, model_name): (Vec<&str>, Option<bool>, &str) =
+        if area == "NET" {
+            let properties = NetworkConfig::default().into_model().properties();
+            let names = properties
+                .iter()
+                .filter(|p| claim_of_property(p.name).is_some_and(|c| c.number == number))
+                .map(|p| p.name)
+                .collect();
+            let breaks = Flaw::from_name(&row.flaw).map(|f| f.breaks().contains(number));
+            (names, breaks, "network")
+        } else if let Some(n) = storage::claim_of_property(&row.id) {
+            let properties = StorageConfig::default().into_model().properties();
+            let names = properties
+                .iter()
+                .filter(|p| storage::claim_of_property(p.name) == Some(n))
+                .map(|p| p.name)
+                .collect();
+            let breaks = storage::Flaw::from_name(&row.flaw).map(|f| f.breaks().contains(n));
+            (names, breaks, "storage")
+        } else {
+            out.push(format!("area {area} has no model yet"));
+            return out;
+        };
+    if !property_names.contains(&row.property.as_str()) {
         out.push(format!(
-            "property {:?} is not a property of the network model for {}",
+            "property {:?} is not a property of the {model_name} model for {}",
             row.property, row.id
         ));
     }
-    match Flaw::from_name(&row.flaw) {
-        Some(f) if f.breaks().contains(number) => {}
-        Some(_) => out.push(format!("flaw {} does not break {}", row.flaw, row.id)),
+    match flaw_breaks {
+        Some(true) => {}
+        Some(false) => out.push(format!("flaw {} does not break {}", row.flaw, row.id)),
         None => out.push(format!("flaw {} does not exist", row.flaw)),
     }
     let file_has_word = |path: &str, word: &str| -> Result<bool, String> {

@@ -92,6 +92,28 @@ pub fn up(hosts: u8, apps: u8, for_secs: Option<u64>) -> Result<i32> {
     for (name, fp) in fabric.fingerprints() {
         println!("  {name:<15} sha256:{fp}");
     }
+    let storage_data =
+        std::env::temp_dir().join(format!("fabric-up-storage-{}", std::process::id()));
+    let token = crate::serve::random_token();
+    let storage = std::sync::Arc::new(crate::serve::open_service(
+        storage_data.clone(),
+        &[],
+        &token,
+    )?);
+    let storage_server = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        fabric_impl::storage::http::StorageServer::start(listener, std::sync::Arc::clone(&storage))
+    });
+    let storage_server = storage_server.context("cannot start the storage service")?;
+    println!(
+        "\nstorage (Azure Blob REST, path-style; three replicas under {}):",
+        storage_data.display()
+    );
+    crate::serve::print_endpoints(
+        &storage,
+        &format!("http://{}", storage_server.local_addr),
+        &token,
+    );
     let mut fc = Controller::new(topology.clone());
     let lists = fc.lists();
     println!();
@@ -112,7 +134,10 @@ pub fn up(hosts: u8, apps: u8, for_secs: Option<u64>) -> Result<i32> {
                 .context("cannot wait for Ctrl-C")?;
         }
     }
+    rt.block_on(storage_server.shutdown());
     rt.block_on(fabric.shutdown());
+    drop(storage);
+    let _ = std::fs::remove_dir_all(&storage_data);
     println!("fabric stopped");
     Ok(0)
 }

@@ -1,4 +1,4 @@
-//! The claims catalogue: every NET row links to five real things.
+//! The claims catalogue: every NET and storage row links to five real things.
 
 use crate::root;
 use fabric_conformance::claims::{parse_catalogue, problems, shared_ids};
@@ -21,6 +21,32 @@ fn every_net_row_is_fully_traceable() {
         let found = problems(&root(), row);
         assert!(found.is_empty(), "{}: {found:?}", row.id);
     }
+}
+
+#[test]
+fn every_storage_row_is_fully_traceable() {
+    let rows = catalogue();
+    let storage: Vec<_> = rows
+        .iter()
+        .filter(|r| r.id.starts_with("STO-") || r.id == "GEO-1" || r.id == "DRV-1")
+        .collect();
+    assert_eq!(
+        storage.len(),
+        11,
+        "STO-1 to STO-9, GEO-1 and DRV-1 each have a row"
+    );
+    for row in storage {
+        let found = problems(&root(), row);
+        assert!(found.is_empty(), "{}: {found:?}", row.id);
+    }
+    // A storage row pointing at the wrong model's flaw fails.
+    let sto3 = rows.iter().find(|r| r.id == "STO-3").expect("STO-3 row");
+    let mut wrong = sto3.clone();
+    wrong.flaw = "lease-not-checked".into();
+    assert!(
+        !problems(&root(), &wrong).is_empty(),
+        "a flaw that does not break STO-3 passed"
+    );
 }
 
 #[test]
