@@ -292,11 +292,22 @@ impl Request {
     }
 
     /// The first value of query parameter `name`.
+    /// The first value of query parameter `name`, whatever the case of
+    /// its name: Shared Key signs names lowercased, so `SNAPSHOT` must
+    /// mean what `snapshot` means or a replayed request could change sense.
     pub fn query_value(&self, name: &str) -> Option<&str> {
         self.query
             .iter()
-            .find(|(key, _)| key == name)
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
             .map(|(_, value)| value.as_str())
+    }
+
+    /// How many times query parameter `name` appears, whatever its case.
+    pub fn query_count(&self, name: &str) -> usize {
+        self.query
+            .iter()
+            .filter(|(key, _)| key.eq_ignore_ascii_case(name))
+            .count()
     }
 }
 
@@ -818,6 +829,15 @@ impl StorageService {
         if let Some(blob) = &address.blob {
             if !ops::valid_blob_name(blob) {
                 return Err(StorageError::new(ErrorCode::InvalidResourceName));
+            }
+        }
+        // A parameter that decides what the request does must be said once.
+        for name in ["comp", "restype", "snapshot"] {
+            if request.query_count(name) > 1 {
+                return Err(StorageError::with_detail(
+                    ErrorCode::InvalidQueryParameterValue,
+                    name,
+                ));
             }
         }
         let operation = classify(request, &address)?;

@@ -234,7 +234,7 @@ pub trait TablesMut: Tables {
 /// command's caller gets the error and the rest of the batch is applied
 /// without it; a command should therefore decide before it writes, and keep
 /// refusals it wants to persist nothing for in its `Output`.
-pub trait Command: Send + 'static {
+pub trait Command: Send + Sync + 'static {
     /// What the command answers its caller.
     type Output: Send + PartialEq + std::fmt::Debug + 'static;
 
@@ -920,10 +920,26 @@ impl Shared {
             };
             let base = seqs[participants[0]].unwrap_or(0);
             let seq = base + 1;
-            let stages: Vec<(usize, Stage<C::Output>)> = participants
-                .iter()
-                .map(|&r| (r, self.stage(r, seq, &cmds)))
-                .collect();
+            // Each replica applies the batch in its own transaction, in
+            // parallel: a batch of large puts costs one replica's time.
+            let stages: Vec<(usize, Stage<C::Output>)> = thread::scope(|scope| {
+                let running: Vec<_> = participants
+                    .iter()
+                    .map(|&r| {
+                        let cmds = &cmds;
+                        (r, scope.spawn(move || self.stage(r, seq, cmds)))
+                    })
+                    .collect();
+                running
+                    .into_iter()
+                    .map(|(r, handle)| {
+                        let stage = handle.join().unwrap_or_else(|_| {
+                            Stage::Fault(StoreError::Internal("a replica's apply panicked".into()))
+                        });
+                        (r, stage)
+                    })
+                    .collect()
+            });
             match judge(stages) {
                 Verdict::Commit(staged) => {
                     self.finish_batch(seq, &cmds, replies, staged, deadline);

@@ -69,12 +69,20 @@ pub fn parse_identifiers(body: &[u8]) -> Result<Vec<SignedIdentifier>, StorageEr
     let mut identifiers = Vec::new();
     let mut current: Option<SignedIdentifier> = None;
     let mut leaf_text = String::new();
+    // Exactly one root element, and nothing but whitespace around it.
+    let mut roots = 0usize;
     loop {
         let event = reader.read_event().map_err(|_| invalid("malformed XML"))?;
         match event {
             Event::Start(start) => {
                 if !std::mem::take(&mut leaf_text).trim().is_empty() {
                     return Err(invalid("unexpected text"));
+                }
+                if path.is_empty() {
+                    roots += 1;
+                    if roots > 1 {
+                        return Err(invalid("more than one root element"));
+                    }
                 }
                 let name = String::from_utf8_lossy(start.name().as_ref()).into_owned();
                 if path.len() >= 4 {
@@ -101,6 +109,15 @@ pub fn parse_identifiers(body: &[u8]) -> Result<Vec<SignedIdentifier>, StorageEr
                 path.push(name);
             }
             Event::Empty(empty) => {
+                if !std::mem::take(&mut leaf_text).trim().is_empty() {
+                    return Err(invalid("unexpected text"));
+                }
+                if path.is_empty() {
+                    roots += 1;
+                    if roots > 1 {
+                        return Err(invalid("more than one root element"));
+                    }
+                }
                 let name = String::from_utf8_lossy(empty.name().as_ref()).into_owned();
                 let allowed = (path.len() == 2 && name == "AccessPolicy")
                     || (path.len() == 3
@@ -146,6 +163,9 @@ pub fn parse_identifiers(body: &[u8]) -> Result<Vec<SignedIdentifier>, StorageEr
     }
     if !path.is_empty() {
         return Err(invalid("unclosed element"));
+    }
+    if roots != 1 || !leaf_text.trim().is_empty() {
+        return Err(invalid("expected one SignedIdentifiers document"));
     }
     Ok(identifiers)
 }
