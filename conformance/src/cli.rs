@@ -3,6 +3,7 @@
 
 use crate::check::{self, ModelReport};
 use crate::replay::{collect_trace_files, ReplayReport, Verdict};
+use crate::storage::{PeerTarget, PEER_CANNOT};
 use crate::{claims, demo, generate, graph::StateGraph, network};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -101,6 +102,28 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        /// Replay the storage traces against another Blob service (such as
+        /// Azurite) at this path-style endpoint, `http://HOST:PORT/ACCOUNT`,
+        /// instead of fabric's own; what it cannot do is reported as such.
+        #[arg(long, value_name = "URL", conflicts_with = "transport")]
+        peer: Option<String>,
+        /// The account to sign for on the peer.
+        #[arg(
+            long,
+            value_name = "NAME",
+            default_value = fabric_impl::storage::service::DEFAULT_ACCOUNT,
+            requires = "peer"
+        )]
+        peer_account: String,
+        /// The peer account's key (default: the emulator's well-known key).
+        #[arg(
+            long,
+            value_name = "BASE64",
+            default_value = fabric_impl::storage::service::DEFAULT_ACCOUNT_KEY,
+            hide_default_value = true,
+            requires = "peer"
+        )]
+        peer_key: String,
     },
     /// Show the claims catalogue, or check that every claim is traceable.
     Claims {
@@ -485,7 +508,16 @@ pub fn run(cli: Cli) -> Result<i32> {
             paths,
             transport,
             format,
-        } => run_replay(paths, transport, format),
+            peer,
+            peer_account,
+            peer_key,
+        } => match peer {
+            None => run_replay(paths, transport, format),
+            Some(endpoint) => {
+                let peer = PeerTarget::new(&endpoint, &peer_account, &peer_key)?;
+                run_replay_on_peer(paths, &peer, format)
+            }
+        },
         Command::Claims {
             check,
             area,
@@ -647,6 +679,18 @@ pub fn replay_file(path: &Path, transport: Transport, bugs: BugSet) -> Result<Re
     }
 }
 
+/// Replays one storage trace file against another Blob service, `peer`.
+pub fn replay_peer_file(path: &Path, peer: &PeerTarget) -> Result<ReplayReport> {
+    match trace_model(path).as_deref() {
+        Some("storage") => crate::storage::replay_storage_peer_file(path, peer),
+        other => bail!(
+            "{}: --peer replays storage traces only, not {}",
+            path.display(),
+            other.map_or("an unreadable trace".to_string(), |m| format!("{m} traces"))
+        ),
+    }
+}
+
 /// The model a trace file names in its `#meta`, if it can be read.
 fn trace_model(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
@@ -661,6 +705,23 @@ fn trace_model(path: &Path) -> Option<String> {
 /// `fabric replay`: replays every trace file under `paths` and prints, per
 /// file, how it ended, then steps matched per claim.
 pub fn run_replay(paths: Vec<PathBuf>, transport: Transport, format: Format) -> Result<i32> {
+    run_replays(paths, format, false, |file| {
+        replay_file(file, transport, BugSet::NONE)
+    })
+}
+
+/// `fabric replay --peer`: as [`run_replay`], against another Blob service;
+/// a trace ended by what the peer cannot do is marked `N/A`, not `FAIL`.
+pub fn run_replay_on_peer(paths: Vec<PathBuf>, peer: &PeerTarget, format: Format) -> Result<i32> {
+    run_replays(paths, format, true, |file| replay_peer_file(file, peer))
+}
+
+fn run_replays(
+    paths: Vec<PathBuf>,
+    format: Format,
+    on_peer: bool,
+    mut replay_one: impl FnMut(&Path) -> Result<ReplayReport>,
+) -> Result<i32> {
     let paths = if paths.is_empty() {
         vec![PathBuf::from("traces")]
     } else {
@@ -681,7 +742,7 @@ pub fn run_replay(paths: Vec<PathBuf>, transport: Transport, format: Format) -> 
     let mut lines = Vec::new();
     for file in &files {
         bar.set_message(file.display().to_string());
-        match replay_file(file, transport, BugSet::NONE) {
+        match replay_one(file) {
             Ok(report) => {
                 let status = match &report.verdict {
                     Verdict::Matched => format!(
@@ -714,8 +775,14 @@ pub fn run_replay(paths: Vec<PathBuf>, transport: Transport, format: Format) -> 
                 reports.push(report);
             }
             Err(e) => {
-                lines.push(format!("{}: FAIL  {e:#}", file.display()));
-                errors.push(format!("{e:#}"));
+                let error = format!("{e:#}");
+                let label = if on_peer && error.contains(PEER_CANNOT) {
+                    "N/A "
+                } else {
+                    "FAIL"
+                };
+                lines.push(format!("{}: {label}  {error}", file.display()));
+                errors.push(error);
             }
         }
         bar.inc(1);
@@ -753,12 +820,23 @@ pub fn run_replay(paths: Vec<PathBuf>, transport: Transport, format: Format) -> 
                 println!("  {id:<7} {}", per_claim[id]);
             }
             let failed = lines.iter().filter(|l| l.contains(": FAIL")).count();
-            println!(
-                "{} traces, {} passed, {} failed",
-                lines.len(),
-                lines.len() - failed,
-                failed
-            );
+            if on_peer {
+                let not_applicable = lines.iter().filter(|l| l.contains(": N/A ")).count();
+                println!(
+                    "{} traces, {} passed, {} failed, {} not applicable to the peer",
+                    lines.len(),
+                    lines.len() - failed - not_applicable,
+                    failed,
+                    not_applicable
+                );
+            } else {
+                println!(
+                    "{} traces, {} passed, {} failed",
+                    lines.len(),
+                    lines.len() - failed,
+                    failed
+                );
+            }
         }
     }
     Ok(if passed { 0 } else { 1 })

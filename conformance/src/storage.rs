@@ -30,16 +30,60 @@
 //! What the adapter observes after each step: each replica's location and
 //! liveness and the blobs and snapshots it holds (with their versions), the
 //! public access level and the stored access policies.
+//!
+//! # Peer mode: another Blob service
+//!
+//! [`replay_storage_peer_file`] replays the same traces over HTTP against
+//! another implementation of the Blob REST API (Azurite), to see where it
+//! departs from the claims. Such a peer has no fault hooks, no replica
+//! header, no management endpoint and no injectable clock, and its writes
+//! complete before it answers, so:
+//!
+//! - **Requests** go to the peer's path-style endpoint
+//!   (`/ACCOUNT/container/blob`), signed with the peer's account name and
+//!   key, at the peer's own API version ([`PEER_VERSION`]). Each trace gets
+//!   a container of its own (`fabric-SECONDS-N`), deleted afterwards.
+//! - **Time.** Tick `t` is `base + t * TICK_MS`, `base` being the real time
+//!   at the adapter's start in whole seconds; a tick advances it without
+//!   sleeping, and requests carry that time in `x-ms-date`. The peer judges
+//!   SAS windows and policy expiries by its real clock, so those are written
+//!   relative to real time instead: a time at tick `k`, written at tick `t`,
+//!   is `now + (k - t) * TICK_MS`, less [`PEER_MARGIN_MS`] for a start and
+//!   plus it for an expiry. An ad hoc SAS is signed afresh at each use
+//!   (same key, permissions, scope and window in ticks), and the container
+//!   ACL is written again at each tick while a policy has a finite expiry,
+//!   so that a window the model has left is left on the peer too.
+//! - **Writes.** A put, delete or snapshot is sent when the model accepts
+//!   it and its answer kept: a refusal is `Denied` at once, a success is
+//!   `Accepted` and `Commit` then reports `Acknowledged`. `Replicate` does
+//!   nothing.
+//! - **What a peer cannot do** is an [`AdapterError`] starting with
+//!   [`PEER_CANNOT`]: crash or restart a replica, regenerate a key (no
+//!   management API), sign with a secondary key (one key is given), show a
+//!   read or lease as it was before a write it has already applied, or let
+//!   a fixed-duration lease run out at a tick; and a flaw trace whose flaw
+//!   shows only in state the peer cannot show (replica placement). These
+//!   end the trace: nothing after them can be compared.
+//! - **Observed:** only the public access level (`Get Container ACL`).
+//! - **A refusal code the model has no name for** is an [`AdapterError`]
+//!   starting with [`PEER_ANSWERED`], with the status and code.
+//!
+//! Each step's result is logged at `info` under the target `fabric_peer`
+//! as `PEER-STEP {json}`, and each flaw trace's flaw step and the correct
+//! model's outcome there as `PEER-TRACE {json}`.
 
 use crate::cli::Transport;
 use crate::itf::{read_trace, RawTrace};
-use crate::replay::{replay, Adapter, AdapterError, ReplayError, ReplayReport};
+use crate::replay::{replay, Adapter, AdapterError, ReplayError, ReplayReport, Verdict};
+use anyhow::Context as _;
 use bytes::Bytes;
 use fabric_impl::bugs::BugSet;
 use fabric_impl::secret::SecretBytes;
 use fabric_impl::storage::acl::Permissions;
 use fabric_impl::storage::auth::{self, RequestView, SasBuilder};
-use fabric_impl::storage::clock::{format_http_date, format_iso8601, UnixMs};
+use fabric_impl::storage::clock::{
+    format_http_date, format_iso8601, now_ms as real_now_ms, UnixMs,
+};
 use fabric_impl::storage::http::StorageServer;
 use fabric_impl::storage::service::{
     AccountSpec, Request, Response, ServiceConfig, StorageService, DEFAULT_ACCOUNT,
@@ -50,11 +94,12 @@ use fabric_model::storage::{
     Policy, PublicAccess, SasGrant, Scenario, Slot, StorageConfig, StorageModel, WriteOp, BLOBS,
     REPLICAS,
 };
-use fabric_model::trace::itf;
+use fabric_model::trace::{itf, TracedModel};
 use serde_json::{json, Map, Value};
-use std::net::SocketAddr;
+use std::cell::{Cell, RefCell};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -72,6 +117,25 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(10);
 const FOREVER_MS: UnixMs = BASE_MS + 10 * 365 * 24 * 3600 * 1000;
 /// Bytes in a model blob.
 const BLOB_BYTES: usize = 512;
+/// The API version of requests and SASes sent to a peer: Azurite 3.35.0's
+/// own (fabric's service takes [`DEFAULT_VERSION`]).
+pub const PEER_VERSION: &str = "2025-11-05";
+/// How far a SAS start or a SAS or policy expiry sent to a peer lies before
+/// (start) or after (expiry) the real instant that stands for its tick: the
+/// peer reads them against its real clock while the replay's ticks take no
+/// real time, so a window the model is inside is judged open with this much
+/// to spare, and one the model has left by a tick is judged closed.
+pub const PEER_MARGIN_MS: UnixMs = 7_000;
+/// How an [`AdapterError`] that says what a peer cannot do starts.
+pub const PEER_CANNOT: &str = "peer cannot:";
+/// How an [`AdapterError`] for a peer's refusal with an unknown code starts.
+pub const PEER_ANSWERED: &str = "peer answered";
+/// Containers made on a peer so far by this process.
+static PEER_CONTAINERS: AtomicU32 = AtomicU32::new(0);
+
+fn peer_cannot(what: &str) -> AdapterError {
+    AdapterError(format!("{PEER_CANNOT} {what}"))
+}
 
 fn blob_name(blob: u8) -> String {
     format!("blob{blob}")
@@ -143,32 +207,137 @@ fn success(response: &Response) -> bool {
 enum Held {
     Key(SecretBytes),
     Sas(Vec<(String, String)>),
+    /// Peer mode: the ad hoc SAS on blob 0, signed afresh at each use with
+    /// `key` for the window `start..=expiry` (in ticks), written relative to
+    /// real time (see the module documentation).
+    AdHocSas {
+        key: SecretBytes,
+        start: u8,
+        expiry: u8,
+    },
 }
 
 /// How requests reach the service.
 #[derive(Clone)]
 enum Link {
-    InProcess,
+    InProcess(Arc<StorageService>),
     Wire {
         addr: SocketAddr,
         now_ms: Arc<AtomicI64>,
     },
+    /// Another Blob service over HTTP, with its own real clock.
+    Peer {
+        addr: SocketAddr,
+    },
+}
+
+/// The answer to a write in flight.
+enum Answer {
+    /// The service's answer, once the committer lets it go.
+    Pending(tokio::task::JoinHandle<Result<Response, String>>),
+    /// A peer's answer, given before the model commits.
+    Given(Response),
 }
 
 /// A write the model has accepted and not yet committed.
 struct InFlight {
     op: WriteOp,
-    answer: tokio::task::JoinHandle<Result<Response, String>>,
+    answer: Answer,
     snapshot_of: Option<u8>,
+    /// Peer mode: the step that sent it.
+    sent_at: usize,
+}
+
+/// Another Blob service to replay against: a path-style endpoint
+/// (`http://HOST:PORT/ACCOUNT`), the account name to sign with and its key.
+#[derive(Clone, Debug)]
+pub struct PeerTarget {
+    /// The endpoint as given.
+    pub endpoint: String,
+    addr: SocketAddr,
+    /// The path that addresses the account (`/ACCOUNT`).
+    prefix: String,
+    account: String,
+    key: SecretBytes,
+}
+
+impl PeerTarget {
+    /// A peer at `endpoint` (`http://HOST:PORT/ACCOUNT`), signed for as
+    /// `account` with `key_base64`.
+    pub fn new(endpoint: &str, account: &str, key_base64: &str) -> anyhow::Result<PeerTarget> {
+        use base64::Engine as _;
+        let rest = endpoint
+            .strip_prefix("http://")
+            .ok_or_else(|| anyhow::anyhow!("{endpoint}: only http:// endpoints are supported"))?;
+        let (authority, path) = rest
+            .split_once('/')
+            .ok_or_else(|| anyhow::anyhow!("{endpoint}: expected http://HOST:PORT/ACCOUNT"))?;
+        let path = path.trim_end_matches('/');
+        if authority.is_empty() || path.is_empty() || path.contains('/') {
+            anyhow::bail!("{endpoint}: expected http://HOST:PORT/ACCOUNT");
+        }
+        let addr = authority
+            .to_socket_addrs()
+            .with_context(|| format!("{endpoint}: cannot resolve {authority}"))?
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("{endpoint}: {authority} resolves to nothing"))?;
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(key_base64)
+            .context("the peer's key is not base64")?;
+        if account.is_empty() {
+            anyhow::bail!("the peer's account name is empty");
+        }
+        Ok(PeerTarget {
+            endpoint: endpoint.to_string(),
+            addr,
+            prefix: format!("/{path}"),
+            account: account.to_string(),
+            key: SecretBytes::new(key),
+        })
+    }
+}
+
+/// What the adapter keeps in peer mode.
+struct PeerState {
+    /// The trace, for the log.
+    trace: String,
+    /// Steps applied so far.
+    step: usize,
+    /// Per blob, the last tick of the fixed-duration lease acquired or
+    /// renewed on it, while it is active.
+    fixed_until: [Option<u8>; BLOBS as usize],
+    /// Per blob, whether the model has let a fixed-duration lease run out
+    /// at a tick while the peer's still runs.
+    lease_ran_out: [bool; BLOBS as usize],
+    /// The status and code of the latest refusal, for the log.
+    refusal: RefCell<Option<String>>,
+    /// Requests sent to the peer during the current step, for the log.
+    requests: Cell<usize>,
+    /// At a commit, the step whose write it reports and the peer's status
+    /// then, for the log.
+    committed: Cell<Option<(usize, u16)>>,
 }
 
 /// The storage service, driven in model terms.
 pub struct StorageAdapter {
     runtime: tokio::runtime::Runtime,
-    service: Arc<StorageService>,
+    /// Fabric's service; `None` in peer mode.
+    service: Option<Arc<StorageService>>,
     link: Link,
     server: Option<StorageServer>,
-    _data: tempfile::TempDir,
+    _data: Option<tempfile::TempDir>,
+    /// The account requests are signed for.
+    account: String,
+    /// The path that addresses the account (`/ACCOUNT`).
+    prefix: String,
+    /// The container the model's blobs live in.
+    container: String,
+    /// `x-ms-version` of every request.
+    version: &'static str,
+    /// The time of tick 0.
+    base_ms: UnixMs,
+    /// Set in peer mode only.
+    peer: Option<PeerState>,
     clock: u8,
     key_versions: [u8; 2],
     keys: [SecretBytes; 2],
@@ -182,14 +351,9 @@ pub struct StorageAdapter {
     in_flight: Option<InFlight>,
 }
 
-async fn send(
-    service: Arc<StorageService>,
-    link: Link,
-    request: Request,
-    now_ms: UnixMs,
-) -> Result<Response, String> {
+async fn send(link: Link, request: Request, now_ms: UnixMs) -> Result<Response, String> {
     match link {
-        Link::InProcess => Ok(service.handle(request, now_ms).await),
+        Link::InProcess(service) => Ok(service.handle(request, now_ms).await),
         Link::Wire {
             addr,
             now_ms: clock,
@@ -197,6 +361,7 @@ async fn send(
             clock.store(now_ms, Ordering::SeqCst);
             send_over_http(addr, request).await
         }
+        Link::Peer { addr } => send_over_http(addr, request).await,
     }
 }
 
@@ -297,7 +462,7 @@ impl StorageAdapter {
             StorageService::open(config).map_err(|e| fail("cannot open the service", &e))?,
         );
         let (link, server) = match transport {
-            Transport::Inproc => (Link::InProcess, None),
+            Transport::Inproc => (Link::InProcess(Arc::clone(&service)), None),
             Transport::Wire => {
                 let now_ms = Arc::new(AtomicI64::new(BASE_MS));
                 let clock = Arc::clone(&now_ms);
@@ -327,10 +492,16 @@ impl StorageAdapter {
             .ok_or_else(|| AdapterError("the account has no secondary key".into()))?;
         let mut adapter = StorageAdapter {
             runtime,
-            service,
+            service: Some(service),
             link,
             server,
-            _data: data,
+            _data: Some(data),
+            account: DEFAULT_ACCOUNT.to_string(),
+            prefix: format!("/{DEFAULT_ACCOUNT}"),
+            container: CONTAINER.to_string(),
+            version: DEFAULT_VERSION,
+            base_ms: BASE_MS,
+            peer: None,
             clock: 0,
             key_versions: [0, 0],
             keys: [primary.clone(), secondary],
@@ -347,8 +518,67 @@ impl StorageAdapter {
         Ok(adapter)
     }
 
+    /// Another Blob service, `peer`, in a fresh container of its own, set up
+    /// as `scenario` starts; `trace` names the trace in the log.
+    pub fn on_peer(
+        scenario: Scenario,
+        peer: &PeerTarget,
+        trace: &str,
+    ) -> Result<StorageAdapter, AdapterError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| AdapterError(format!("cannot start a runtime: {e}")))?;
+        let base_ms = real_now_ms() / 1000 * 1000;
+        let serial = PEER_CONTAINERS.fetch_add(1, Ordering::SeqCst) + 1;
+        let key = peer.key.clone();
+        let mut adapter = StorageAdapter {
+            runtime,
+            service: None,
+            link: Link::Peer { addr: peer.addr },
+            server: None,
+            _data: None,
+            account: peer.account.clone(),
+            prefix: peer.prefix.clone(),
+            container: format!("fabric-{}-{serial}", base_ms / 1000),
+            version: PEER_VERSION,
+            base_ms,
+            peer: Some(PeerState {
+                trace: trace.to_string(),
+                step: 0,
+                fixed_until: [None; BLOBS as usize],
+                lease_ran_out: [false; BLOBS as usize],
+                refusal: RefCell::new(None),
+                requests: Cell::new(0),
+                committed: Cell::new(None),
+            }),
+            clock: 0,
+            key_versions: [0, 0],
+            // The peer is given one key: the secondary slot holds none, and
+            // switching to it is something the peer cannot do.
+            keys: [key.clone(), SecretBytes::new(Vec::new())],
+            clients: [Held::Key(key.clone()), Held::Key(key)],
+            policies: [None; 5],
+            public: PublicAccess::Off,
+            puts: 0,
+            versions: [None; BLOBS as usize],
+            snapshot_ids: [None, None],
+            lease_ids: [None; BLOBS as usize],
+            in_flight: None,
+        };
+        adapter.set_up(scenario)?;
+        Ok(adapter)
+    }
+
     fn now_ms(&self) -> UnixMs {
-        BASE_MS + UnixMs::from(self.clock) * TICK_MS
+        self.base_ms + UnixMs::from(self.clock) * TICK_MS
+    }
+
+    /// Peer mode: the real instant, in whole seconds, that stands for tick
+    /// `tick` now (see the module documentation).
+    fn real_at(&self, tick: u8) -> UnixMs {
+        real_now_ms() / 1000 * 1000 + (i64::from(tick) - i64::from(self.clock)) * TICK_MS
     }
 
     /// Builds a request from `caller` (signed as it signs), at the current tick.
@@ -378,8 +608,8 @@ impl StorageAdapter {
         body: Bytes,
     ) -> Request {
         let path = match blob {
-            Some(b) => format!("/{DEFAULT_ACCOUNT}/{CONTAINER}/{}", blob_name(b)),
-            None => format!("/{DEFAULT_ACCOUNT}/{CONTAINER}"),
+            Some(b) => format!("{}/{}/{}", self.prefix, self.container, blob_name(b)),
+            None => format!("{}/{}", self.prefix, self.container),
         };
         let mut request = Request {
             method: method.to_string(),
@@ -402,7 +632,7 @@ impl StorageAdapter {
         }
         request
             .headers
-            .push(("x-ms-version".into(), DEFAULT_VERSION.into()));
+            .push(("x-ms-version".into(), self.version.into()));
         match held {
             Some(Held::Key(key)) => {
                 request
@@ -415,24 +645,31 @@ impl StorageAdapter {
                     headers: &request.headers,
                     peer_ip: request.peer_ip,
                 };
-                let authorization = auth::sign_shared_key(&view, DEFAULT_ACCOUNT, key.expose());
+                let authorization = auth::sign_shared_key(&view, &self.account, key.expose());
                 request
                     .headers
                     .push(("authorization".into(), authorization));
             }
             Some(Held::Sas(pairs)) => request.query.extend(pairs.iter().cloned()),
+            Some(Held::AdHocSas { key, start, expiry }) => {
+                let pairs = SasBuilder::for_blob(&self.account, &self.container, &blob_name(0))
+                    .version(self.version)
+                    .permissions(Permissions::READ)
+                    .start(self.real_at(*start) - PEER_MARGIN_MS)
+                    .expiry(self.real_at(*expiry) + PEER_MARGIN_MS)
+                    .query_pairs(key.expose());
+                request.query.extend(pairs);
+            }
             None => {}
         }
         request
     }
 
     fn call(&self, request: Request) -> Result<Response, AdapterError> {
-        let future = send(
-            Arc::clone(&self.service),
-            self.link.clone(),
-            request,
-            self.now_ms(),
-        );
+        if let Some(peer) = &self.peer {
+            peer.requests.set(peer.requests.get() + 1);
+        }
+        let future = send(self.link.clone(), request, self.now_ms());
         self.runtime
             .block_on(async { tokio::time::timeout(STEP_TIMEOUT, future).await })
             .map_err(|_| AdapterError("the service did not answer in time".into()))?
@@ -526,7 +763,8 @@ impl StorageAdapter {
         AdapterError,
     > {
         self.service
-            .store(DEFAULT_ACCOUNT)
+            .as_ref()
+            .and_then(|service| service.store(DEFAULT_ACCOUNT))
             .ok_or_else(|| AdapterError("the account has no store".into()))
     }
 
@@ -541,15 +779,26 @@ impl StorageAdapter {
         if self.in_flight.is_some() {
             return Err(AdapterError("a write is already in flight".into()));
         }
+        if self.peer.is_some() {
+            // The peer applies the write before it answers: keep the answer
+            // for the commit.
+            let response = self.call(request)?;
+            if !success(&response) {
+                return self.refusal(&response);
+            }
+            let sent_at = self.peer.as_ref().map_or(0, |peer| peer.step + 1);
+            self.in_flight = Some(InFlight {
+                op,
+                answer: Answer::Given(response),
+                snapshot_of,
+                sent_at,
+            });
+            return Ok(Outcome::Accepted);
+        }
         let store = self.store()?;
         store.pause_commits();
         let queued_before = store.queued_writes();
-        let future = send(
-            Arc::clone(&self.service),
-            self.link.clone(),
-            request,
-            self.now_ms(),
-        );
+        let future = send(self.link.clone(), request, self.now_ms());
         let answer = self.runtime.spawn(future);
         let deadline = Instant::now() + STEP_TIMEOUT;
         loop {
@@ -566,13 +815,14 @@ impl StorageAdapter {
                         response.status
                     )));
                 }
-                return denied(&response);
+                return self.refusal(&response);
             }
             if store.queued_writes() > queued_before {
                 self.in_flight = Some(InFlight {
                     op,
-                    answer,
+                    answer: Answer::Pending(answer),
                     snapshot_of,
+                    sent_at: 0,
                 });
                 return Ok(Outcome::Accepted);
             }
@@ -591,16 +841,25 @@ impl StorageAdapter {
             .in_flight
             .take()
             .ok_or_else(|| AdapterError("commit with no write in flight".into()))?;
-        let store = self.store()?;
-        store.resume_commits();
-        let response = self
-            .runtime
-            .block_on(async { tokio::time::timeout(STEP_TIMEOUT, flight.answer).await })
-            .map_err(|_| AdapterError("the write was not acknowledged in time".into()))?
-            .map_err(|e| AdapterError(format!("the request task failed: {e}")))?
-            .map_err(AdapterError)?;
+        let response = match flight.answer {
+            Answer::Given(response) => {
+                if let Some(peer) = &self.peer {
+                    peer.committed.set(Some((flight.sent_at, response.status)));
+                }
+                response
+            }
+            Answer::Pending(answer) => {
+                let store = self.store()?;
+                store.resume_commits();
+                self.runtime
+                    .block_on(async { tokio::time::timeout(STEP_TIMEOUT, answer).await })
+                    .map_err(|_| AdapterError("the write was not acknowledged in time".into()))?
+                    .map_err(|e| AdapterError(format!("the request task failed: {e}")))?
+                    .map_err(AdapterError)?
+            }
+        };
         if !success(&response) {
-            return denied(&response);
+            return self.refusal(&response);
         }
         let b = usize::from(flight.op.blob());
         match flight.op {
@@ -609,6 +868,10 @@ impl StorageAdapter {
                 self.versions[b] = None;
                 self.snapshot_ids[b] = None;
                 self.lease_ids[b] = None;
+                if let Some(peer) = self.peer.as_mut() {
+                    peer.fixed_until[b] = None;
+                    peer.lease_ran_out[b] = false;
+                }
             }
             WriteOp::Snapshot { .. } => {
                 if let Some(blob) = flight.snapshot_of {
@@ -626,19 +889,32 @@ impl StorageAdapter {
         policies: [Option<Policy>; 5],
         public: PublicAccess,
     ) -> Result<Outcome, AdapterError> {
+        let held = self.clients[0].clone();
+        let request = self.acl_request(Some(&held), &policies, public);
+        let response = self.call(request)?;
+        if !success(&response) {
+            return self.refusal(&response);
+        }
+        self.policies = policies;
+        self.public = public;
+        Ok(Outcome::AclSet)
+    }
+
+    /// A `Set Container ACL` request for `policies` and `public`, from `held`.
+    fn acl_request(
+        &self,
+        held: Option<&Held>,
+        policies: &[Option<Policy>; 5],
+        public: PublicAccess,
+    ) -> Request {
         let mut body =
             String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?><SignedIdentifiers>");
         for (id, policy) in policies.iter().enumerate() {
             if let Some(policy) = policy {
-                let expiry = if policy.expiry == u8::MAX {
-                    FOREVER_MS
-                } else {
-                    BASE_MS + UnixMs::from(policy.expiry) * TICK_MS
-                };
                 body.push_str(&format!(
                     "<SignedIdentifier><Id>{}</Id><AccessPolicy><Expiry>{}</Expiry><Permission>{}</Permission></AccessPolicy></SignedIdentifier>",
                     policy_name(id as u8),
-                    format_iso8601(expiry),
+                    format_iso8601(self.policy_expiry_ms(policy.expiry)),
                     perms_to_impl(policy.perms)
                 ));
             }
@@ -652,21 +928,26 @@ impl StorageAdapter {
                 headers.push(("x-ms-blob-public-access", "container".to_string()))
             }
         }
-        let request = self.request(
-            Caller::Client(0),
+        self.request_as(
+            held,
             "PUT",
             None,
             &[("restype", "container"), ("comp", "acl")],
             &headers,
             Bytes::from(body),
-        );
-        let response = self.call(request)?;
-        if !success(&response) {
-            return denied(&response);
+        )
+    }
+
+    /// The instant a policy valid up to tick `expiry` (`u8::MAX`: for good)
+    /// expires: on the service's clock, or in peer mode relative to real
+    /// time (see the module documentation).
+    fn policy_expiry_ms(&self, expiry: u8) -> UnixMs {
+        match (&self.peer, expiry) {
+            (None, u8::MAX) => FOREVER_MS,
+            (None, _) => BASE_MS + UnixMs::from(expiry) * TICK_MS,
+            (Some(_), u8::MAX) => self.real_at(self.clock) + (FOREVER_MS - BASE_MS),
+            (Some(_), _) => self.real_at(expiry) + PEER_MARGIN_MS,
         }
-        self.policies = policies;
-        self.public = public;
-        Ok(Outcome::AclSet)
     }
 
     fn regenerate(
@@ -716,18 +997,21 @@ impl StorageAdapter {
         }
         let response = self.call(request)?;
         if !success(&response) {
-            return denied(&response);
+            return self.refusal(&response);
         }
         let index = slot.index();
         let key = self
             .service
-            .account_key(
-                DEFAULT_ACCOUNT,
-                match slot {
-                    Slot::Primary => auth::KeySlot::Primary,
-                    Slot::Secondary => auth::KeySlot::Secondary,
-                },
-            )
+            .as_ref()
+            .and_then(|service| {
+                service.account_key(
+                    DEFAULT_ACCOUNT,
+                    match slot {
+                        Slot::Primary => auth::KeySlot::Primary,
+                        Slot::Secondary => auth::KeySlot::Secondary,
+                    },
+                )
+            })
             .ok_or_else(|| AdapterError("the account lost its key".into()))?;
         self.keys[index] = key;
         self.key_versions[index] += 1;
@@ -774,7 +1058,7 @@ impl StorageAdapter {
         );
         let response = self.call(request)?;
         if !success(&response) {
-            return denied(&response);
+            return self.refusal(&response);
         }
         let b = usize::from(blob);
         let answered_id = response.header("x-ms-lease-id").and_then(lease_from_guid);
@@ -834,12 +1118,12 @@ impl StorageAdapter {
             "GET",
             Some(blob),
             &query,
-            &[(REPLICA_HEADER, replica.to_string())],
+            &self.replica_header(replica),
             Bytes::new(),
         );
         let response = self.call(request)?;
         if !success(&response) {
-            return denied(&response);
+            return self.refusal(&response);
         }
         let version = response
             .header("x-ms-meta-version")
@@ -860,7 +1144,7 @@ impl StorageAdapter {
                 ("comp", "list"),
                 ("include", "snapshots,metadata"),
             ],
-            &[(REPLICA_HEADER, replica.to_string())],
+            &self.replica_header(replica),
             Bytes::new(),
         );
         self.call(request)
@@ -887,10 +1171,73 @@ impl StorageAdapter {
         Some((itf::map(blobs), itf::map(snapshots)))
     }
 
-    /// Stops the HTTP server, if there is one.
+    /// The header that names the replica serving a read; none for a peer,
+    /// which has no such header (and refuses headers it does not know).
+    fn replica_header(&self, replica: u8) -> Vec<(&'static str, String)> {
+        if self.peer.is_some() {
+            Vec::new()
+        } else {
+            vec![(REPLICA_HEADER, replica.to_string())]
+        }
+    }
+
+    /// A refusal in model terms. A peer's refusal is also kept for the log,
+    /// and one whose code the model has no name for says so in peer terms
+    /// ([`PEER_ANSWERED`]), with the code from the body if the header has none.
+    fn refusal(&self, response: &Response) -> Result<Outcome, AdapterError> {
+        let Some(peer) = &self.peer else {
+            return denied(response);
+        };
+        let body = std::str::from_utf8(&response.body).unwrap_or_default();
+        let code = response
+            .error_code()
+            .or_else(|| between(body, "<Code>", "</Code>"))
+            .unwrap_or("(no error code)")
+            .to_string();
+        *peer.refusal.borrow_mut() = Some(format!("{} {code}", response.status));
+        match serde_json::from_value::<Denied>(Value::String(code.clone())) {
+            Ok(reason) => Ok(Outcome::Denied { reason }),
+            Err(_) => {
+                let message = between(body, "<Message>", "</Message>")
+                    .and_then(|m| m.lines().next())
+                    .map(|m| format!(" (\"{m}\")"))
+                    .unwrap_or_default();
+                Err(AdapterError(format!(
+                    "{PEER_ANSWERED} {} {code}{message}, a code the model has no name for",
+                    response.status
+                )))
+            }
+        }
+    }
+
+    /// Stops the HTTP server, if there is one; on a peer, deletes the
+    /// trace's container (if it can).
     pub fn shutdown(&mut self) {
         if let Some(server) = self.server.take() {
             self.runtime.block_on(server.shutdown());
+        }
+        if self.peer.is_some() {
+            let owner = self.owner_key();
+            let request = self.request_as(
+                Some(&owner),
+                "DELETE",
+                None,
+                &[("restype", "container")],
+                &[],
+                Bytes::new(),
+            );
+            match self.call(request) {
+                Ok(response) if success(&response) => {}
+                Ok(response) => tracing::warn!(
+                    status = response.status,
+                    container = self.container.as_str(),
+                    "could not delete the peer container"
+                ),
+                Err(e) => tracing::warn!(
+                    container = self.container.as_str(),
+                    "could not delete the peer container: {e}"
+                ),
+            }
         }
     }
 }
@@ -927,6 +1274,59 @@ fn between<'t>(text: &'t str, open: &str, close: &str) -> Option<&'t str> {
 
 impl Adapter<StorageModel> for StorageAdapter {
     fn apply(&mut self, action: &Action) -> Result<Outcome, AdapterError> {
+        let Some(peer) = &self.peer else {
+            return self.apply_here(action);
+        };
+        *peer.refusal.borrow_mut() = None;
+        peer.requests.set(0);
+        peer.committed.set(None);
+        let result = self.apply_on_peer(action);
+        self.log_peer_step(action, &result);
+        result
+    }
+
+    fn observe(&self) -> Map<String, Value> {
+        if self.peer.is_some() {
+            return self.observe_peer();
+        }
+        let mut vars = Map::new();
+        let placement = self
+            .service
+            .as_ref()
+            .and_then(|service| service.replica_placement(DEFAULT_ACCOUNT))
+            .unwrap_or_default();
+        let home = self
+            .service
+            .as_ref()
+            .and_then(|service| service.account_location(DEFAULT_ACCOUNT))
+            .unwrap_or_default();
+        let status = self.store().map(|store| store.status()).ok();
+        let mut replicas = Vec::new();
+        for r in 0..REPLICAS {
+            let location = match placement.get(usize::from(r)) {
+                Some((_, location)) if *location == home => Location::Chosen,
+                _ => Location::Other,
+            };
+            let up = status.as_ref().is_some_and(|s| s[usize::from(r)].up);
+            let mut replica = json!({ "location": itf::value(&location), "up": up });
+            if up {
+                if let Some((blobs, snapshots)) = self.replica_contents(r) {
+                    replica["blobs"] = blobs;
+                    replica["snapshots"] = snapshots;
+                }
+            }
+            replicas.push((json!(r), replica));
+        }
+        vars.insert("replicas".into(), itf::map(replicas));
+        vars.insert("public".into(), itf::value(&self.observed_public()));
+        vars
+    }
+}
+
+impl StorageAdapter {
+    /// A step on fabric's service (and the parts of a peer's steps that
+    /// are sent the same way).
+    fn apply_here(&mut self, action: &Action) -> Result<Outcome, AdapterError> {
         match *action {
             Action::Tick => {
                 self.clock += 1;
@@ -1053,7 +1453,7 @@ impl Adapter<StorageModel> for StorageAdapter {
                 };
                 let response = self.list(held.as_ref(), replica)?;
                 if !success(&response) {
-                    return denied(&response);
+                    return self.refusal(&response);
                 }
                 let listing = parse_listing(&response.body)
                     .ok_or_else(|| AdapterError("the listing is not readable".into()))?;
@@ -1085,35 +1485,230 @@ impl Adapter<StorageModel> for StorageAdapter {
         }
     }
 
-    fn observe(&self) -> Map<String, Value> {
-        let mut vars = Map::new();
-        let placement = self
-            .service
-            .replica_placement(DEFAULT_ACCOUNT)
-            .unwrap_or_default();
-        let home = self
-            .service
-            .account_location(DEFAULT_ACCOUNT)
-            .unwrap_or_default();
-        let status = self.store().map(|store| store.status()).ok();
-        let mut replicas = Vec::new();
-        for r in 0..REPLICAS {
-            let location = match placement.get(usize::from(r)) {
-                Some((_, location)) if *location == home => Location::Chosen,
-                _ => Location::Other,
-            };
-            let up = status.as_ref().is_some_and(|s| s[usize::from(r)].up);
-            let mut replica = json!({ "location": itf::value(&location), "up": up });
-            if up {
-                if let Some((blobs, snapshots)) = self.replica_contents(r) {
-                    replica["blobs"] = blobs;
-                    replica["snapshots"] = snapshots;
+    /// A step on a peer: what it cannot do is refused as such, the rest is
+    /// sent as to fabric's service (see the module documentation).
+    fn apply_on_peer(&mut self, action: &Action) -> Result<Outcome, AdapterError> {
+        match *action {
+            Action::Tick => {
+                let ended = self.clock;
+                self.clock += 1;
+                if let Some(peer) = self.peer.as_mut() {
+                    for b in 0..usize::from(BLOBS) {
+                        if peer.fixed_until[b].is_some_and(|until| until <= ended) {
+                            peer.fixed_until[b] = None;
+                            peer.lease_ran_out[b] = true;
+                        }
+                    }
                 }
+                // The peer's clock did not move: move the policies' expiries
+                // instead, so that one the model has passed is passed there.
+                if self.policies.iter().flatten().any(|p| p.expiry != u8::MAX) {
+                    let owner = self.owner_key();
+                    let request = self.acl_request(Some(&owner), &self.policies, self.public);
+                    let response = self.call(request)?;
+                    if !success(&response) {
+                        return Err(AdapterError(format!(
+                            "the peer refused the container ACL written again for the tick: {} {}",
+                            response.status,
+                            response.error_code().unwrap_or("(no error code)")
+                        )));
+                    }
+                }
+                Ok(Outcome::Done)
             }
-            replicas.push((json!(r), replica));
+            Action::RegenerateKey { .. } => Err(peer_cannot(
+                "regenerate an account key (it has no management API)",
+            )),
+            Action::Switch {
+                slot: Slot::Secondary,
+                ..
+            } => Err(peer_cannot(
+                "sign with the account's secondary key (the replay is given one key, --peer-key)",
+            )),
+            Action::Switch {
+                client,
+                slot: Slot::Primary,
+            } => {
+                let key = self.keys[0].clone();
+                let held = self
+                    .clients
+                    .get_mut(usize::from(client))
+                    .ok_or_else(|| AdapterError(format!("no client {client}")))?;
+                *held = Held::Key(key);
+                Ok(Outcome::Done)
+            }
+            Action::IssueSas { grant } => {
+                let Held::Key(key) = &self.clients[0] else {
+                    return Err(AdapterError("client 0 holds no key to sign with".into()));
+                };
+                let held = match grant {
+                    SasGrant::ReadBlob => Held::AdHocSas {
+                        key: key.clone(),
+                        start: self.clock,
+                        expiry: self.clock,
+                    },
+                    SasGrant::StoredPolicy(id) => Held::Sas(
+                        SasBuilder::for_container(&self.account, &self.container)
+                            .version(self.version)
+                            .identifier(&policy_name(id))
+                            .query_pairs(key.expose()),
+                    ),
+                };
+                self.clients[1] = held;
+                Ok(Outcome::Done)
+            }
+            Action::SetPolicy { .. }
+            | Action::RemovePolicy { .. }
+            | Action::SetPublicAccess { .. } => self.apply_here(action),
+            Action::Put { blob, .. }
+            | Action::Delete { blob, .. }
+            | Action::Snapshot { blob, .. } => {
+                self.check_lease_time(blob)?;
+                self.apply_here(action)
+            }
+            Action::Lease { blob, .. } => {
+                self.check_lease_time(blob)?;
+                if let Some(kind) = self.write_in_flight_on(blob) {
+                    return Err(peer_cannot(&format!(
+                        "run a lease operation on blob {blob} as it was before the {kind} in flight (it applies a write before it answers)"
+                    )));
+                }
+                let outcome = self.apply_here(action)?;
+                if let (Outcome::Lease { lease }, Some(peer)) = (&outcome, self.peer.as_mut()) {
+                    peer.fixed_until[usize::from(blob)] = match lease {
+                        Lease::Leased { until, .. } => *until,
+                        _ => None,
+                    };
+                }
+                Ok(outcome)
+            }
+            Action::Get { blob, snapshot, .. } => {
+                let touched = self.in_flight.as_ref().and_then(|flight| match flight.op {
+                    WriteOp::Put { blob: b, .. } if b == blob && !snapshot => Some("put"),
+                    WriteOp::Snapshot { blob: b, .. } if b == blob && snapshot => Some("snapshot"),
+                    WriteOp::Delete { blob: b } if b == blob => Some("delete"),
+                    _ => None,
+                });
+                if let Some(kind) = touched {
+                    let what = if snapshot {
+                        format!("the snapshot of blob {blob}")
+                    } else {
+                        format!("blob {blob}")
+                    };
+                    return Err(peer_cannot(&format!(
+                        "show {what} as it was before the {kind} in flight (it applies a write before it answers)"
+                    )));
+                }
+                self.apply_here(action)
+            }
+            Action::List { .. } => {
+                let renames = self.in_flight.as_ref().and_then(|flight| match flight.op {
+                    WriteOp::Put { blob, .. } if self.versions[usize::from(blob)].is_none() => {
+                        Some("put")
+                    }
+                    WriteOp::Delete { .. } => Some("delete"),
+                    _ => None,
+                });
+                if let Some(kind) = renames {
+                    return Err(peer_cannot(&format!(
+                        "list the container as it was before the {kind} in flight (it applies a write before it answers)"
+                    )));
+                }
+                self.apply_here(action)
+            }
+            Action::Replicate { .. } => Ok(Outcome::Done),
+            Action::Commit => self.commit(),
+            Action::Crash { .. } => Err(peer_cannot(
+                "crash a replica (it exposes no replicas and has no fault hooks)",
+            )),
+            Action::Restart { .. } => Err(peer_cannot(
+                "restart a replica (it exposes no replicas and has no fault hooks)",
+            )),
         }
-        vars.insert("replicas".into(), itf::map(replicas));
-        vars.insert("public".into(), itf::value(&self.observed_public()));
+    }
+
+    /// The kind of the write in flight, if it is on `blob`.
+    fn write_in_flight_on(&self, blob: u8) -> Option<&'static str> {
+        self.in_flight
+            .as_ref()
+            .filter(|flight| flight.op.blob() == blob)
+            .map(|flight| match flight.op {
+                WriteOp::Put { .. } => "put",
+                WriteOp::Delete { .. } => "delete",
+                WriteOp::Snapshot { .. } => "snapshot",
+            })
+    }
+
+    /// Peer mode: a fixed-duration lease the model let run out at a tick
+    /// still runs on the peer, whose lease lasts real seconds.
+    fn check_lease_time(&self, blob: u8) -> Result<(), AdapterError> {
+        let ran_out = self
+            .peer
+            .as_ref()
+            .is_some_and(|peer| peer.lease_ran_out[usize::from(blob)]);
+        if ran_out {
+            return Err(peer_cannot(&format!(
+                "let the fixed-duration lease on blob {blob} run out at a tick (its lease lasts {} s of real time and ticks do not wait)",
+                TICK_MS / 1000
+            )));
+        }
+        Ok(())
+    }
+
+    /// Logs a peer step's result (`PEER-STEP {json}` under `fabric_peer`).
+    fn log_peer_step(&mut self, action: &Action, result: &Result<Outcome, AdapterError>) {
+        let Some(peer) = self.peer.as_mut() else {
+            return;
+        };
+        peer.step += 1;
+        let (kind, observed) = match result {
+            Ok(outcome) => ("outcome", format!("{outcome:?}")),
+            Err(e) if e.0.starts_with(PEER_CANNOT) => ("not-applicable", e.0.clone()),
+            Err(e) => ("error", e.0.clone()),
+        };
+        let line = json!({
+            "trace": peer.trace,
+            "step": peer.step,
+            "action": serde_json::to_value(action).unwrap_or(Value::Null),
+            "result": kind,
+            "observed": observed,
+            "http": peer.refusal.borrow().clone(),
+            "requests": peer.requests.get(),
+            "reports": peer
+                .committed
+                .get()
+                .map(|(step, status)| json!({ "step": step, "status": status })),
+        });
+        tracing::info!(target: "fabric_peer", "PEER-STEP {line}");
+    }
+
+    /// What a peer can show of the model's variables: the public access
+    /// level (`Get Container ACL`), if it answers.
+    fn observe_peer(&self) -> Map<String, Value> {
+        let mut vars = Map::new();
+        let request = self.request_as(
+            Some(&self.owner_key()),
+            "GET",
+            None,
+            &[("restype", "container"), ("comp", "acl")],
+            &[],
+            Bytes::new(),
+        );
+        match self.call(request) {
+            Ok(response) if success(&response) => {
+                let level = match response.header("x-ms-blob-public-access") {
+                    Some("blob") => PublicAccess::Blob,
+                    Some("container") => PublicAccess::Container,
+                    _ => PublicAccess::Off,
+                };
+                vars.insert("public".into(), itf::value(&level));
+            }
+            Ok(response) => tracing::warn!(
+                status = response.status,
+                "the peer did not show the container ACL"
+            ),
+            Err(e) => tracing::warn!("the peer did not show the container ACL: {e}"),
+        }
         vars
     }
 }
@@ -1156,6 +1751,24 @@ pub fn replay_storage_trace(
     transport: Transport,
     bugs: BugSet,
 ) -> Result<ReplayReport, ReplayError> {
+    let (cfg, scenario, model, correct) = trace_models(raw)?;
+    let mut adapter = StorageAdapter::new(&cfg, scenario, bugs, transport).map_err(|source| {
+        ReplayError::Adapter {
+            path: raw.path.clone(),
+            step: 0,
+            source,
+        }
+    })?;
+    let report = replay(&model, &correct, raw, &mut adapter);
+    adapter.shutdown();
+    report
+}
+
+/// A storage trace's bounds, scenario, model (with its flaw) and the
+/// correct model.
+fn trace_models(
+    raw: &RawTrace<Action, Outcome>,
+) -> Result<(StorageConfig, Scenario, StorageModel, StorageModel), ReplayError> {
     let meta_error = |message: String| ReplayError::Meta {
         path: raw.path.clone(),
         message,
@@ -1180,14 +1793,231 @@ pub fn replay_storage_trace(
         .ok_or_else(|| meta_error("the initial state names no scenario".into()))?;
     let model = cfg.clone().with_flaw(flaw).into_model();
     let correct = cfg.clone().into_model();
-    let mut adapter = StorageAdapter::new(&cfg, scenario, bugs, transport).map_err(|source| {
-        ReplayError::Adapter {
+    Ok((cfg, scenario, model, correct))
+}
+
+/// The model variables a peer's observation holds.
+const PEER_OBSERVES: &[&str] = &["public"];
+
+/// Replays a storage trace file against another Blob service, `peer`.
+pub fn replay_storage_peer_file(path: &Path, peer: &PeerTarget) -> anyhow::Result<ReplayReport> {
+    let raw = read_trace::<Action, Outcome>(path)?;
+    Ok(replay_storage_trace_on_peer(&raw, peer)?)
+}
+
+/// Replays a storage trace against another Blob service, `peer`, in a
+/// container of its own (see the module documentation). A flaw trace whose
+/// flaw shows only in variables the peer cannot show, and that the peer
+/// otherwise follows to the end, is an [`AdapterError`] at the flaw's step
+/// saying so ([`PEER_CANNOT`]), not a flaw left unstopped.
+pub fn replay_storage_trace_on_peer(
+    raw: &RawTrace<Action, Outcome>,
+    peer: &PeerTarget,
+) -> Result<ReplayReport, ReplayError> {
+    let (_, scenario, model, correct) = trace_models(raw)?;
+    let trace = raw.path.display().to_string();
+    let point = flaw_point(&model, &correct, raw);
+    if let Some(point) = &point {
+        let line = json!({
+            "trace": trace,
+            "flaw": raw.meta.flaw,
+            "flaw_step": point.step,
+            "correct": point.correct.as_ref().map(CorrectStep::to_json),
+            "vars": point.vars,
+            "later": point.later.iter().map(CorrectStep::to_json).collect::<Vec<_>>(),
+        });
+        tracing::info!(target: "fabric_peer", "PEER-TRACE {line}");
+    }
+    let mut adapter =
+        StorageAdapter::on_peer(scenario, peer, &trace).map_err(|source| ReplayError::Adapter {
             path: raw.path.clone(),
             step: 0,
             source,
-        }
-    })?;
+        })?;
     let report = replay(&model, &correct, raw, &mut adapter);
     adapter.shutdown();
-    report
+    let report = report?;
+    if let (
+        Verdict::NotStopped {
+            expected_step,
+            mismatch: None,
+        },
+        Some(point),
+    ) = (&report.verdict, &point)
+    {
+        let same_outcome = point.step == 0
+            || raw.steps.get(point.step - 1).is_some_and(|step| {
+                point.correct.as_ref().map(|correct| &correct.outcome) == Some(&step.outcome)
+            });
+        let unseen = !point.vars.is_empty()
+            && point
+                .vars
+                .iter()
+                .all(|name| !PEER_OBSERVES.contains(&name.as_str()));
+        if same_outcome && unseen {
+            let shown: Vec<String> = point
+                .vars
+                .iter()
+                .filter(|name| !StorageModel::var_claims(name).is_empty())
+                .map(|name| {
+                    let claims: Vec<String> = StorageModel::var_claims(name)
+                        .numbers()
+                        .map(StorageModel::claim_label)
+                        .collect();
+                    format!("`{name}` ({})", claims.join(", "))
+                })
+                .collect();
+            return Err(ReplayError::Adapter {
+                path: raw.path.clone(),
+                step: *expected_step,
+                source: peer_cannot(&format!(
+                    "show {}, where this flaw shows at step {expected_step}: the peer shows only the public access level, and answered every step as the trace says",
+                    shown.join(" and ")
+                )),
+            });
+        }
+    }
+    Ok(report)
+}
+
+/// Where a flaw trace first departs from the correct model.
+struct FlawPoint {
+    /// The step, from 1; 0 for the initial state.
+    step: usize,
+    /// The correct model's step there; `None` when it cannot take the
+    /// step (or, at 0, has no such initial state).
+    correct: Option<CorrectStep>,
+    /// When the outcome is the trace's, the variables that differ.
+    vars: Vec<String>,
+    /// The correct model's later steps, taken from its own state, as far as
+    /// it can take them: what it answers where the peer may stop the trace.
+    later: Vec<CorrectStep>,
+}
+
+/// A step of a flaw trace as the correct model takes it.
+struct CorrectStep {
+    /// The step, from 1.
+    step: usize,
+    outcome: Outcome,
+    /// As the trace narratives put it.
+    narrative: String,
+    /// The claims it touches.
+    claims: Vec<String>,
+}
+
+impl CorrectStep {
+    fn new(
+        correct: &StorageModel,
+        step: usize,
+        before: &<StorageModel as stateright::Model>::State,
+        action: &Action,
+        outcome: Outcome,
+    ) -> CorrectStep {
+        CorrectStep {
+            step,
+            narrative: correct.narrate(before, action, &outcome),
+            claims: correct
+                .claims_touched(before, action, &outcome)
+                .numbers()
+                .map(StorageModel::claim_label)
+                .collect(),
+            outcome,
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "step": self.step,
+            "outcome": format!("{:?}", self.outcome),
+            "narrative": self.narrative,
+            "claims": self.claims,
+        })
+    }
+}
+
+fn flaw_point(
+    model: &StorageModel,
+    correct: &StorageModel,
+    raw: &RawTrace<Action, Outcome>,
+) -> Option<FlawPoint> {
+    use stateright::Model as _;
+    raw.meta.flaw.as_ref()?;
+    model
+        .init_states()
+        .into_iter()
+        .find(|init| model.itf_vars(init) == raw.init_vars)?;
+    let Some(mut state) = correct
+        .init_states()
+        .into_iter()
+        .find(|init| correct.itf_vars(init) == raw.init_vars)
+    else {
+        let vars = correct
+            .init_states()
+            .into_iter()
+            .map(|init| correct.itf_vars(&init))
+            .find(|vars| vars.get("scenario") == raw.init_vars.get("scenario"))
+            .map(|vars| differing(&vars, &raw.init_vars))
+            .unwrap_or_default();
+        return Some(FlawPoint {
+            step: 0,
+            correct: None,
+            vars,
+            later: Vec::new(),
+        });
+    };
+    for (i, step) in raw.steps.iter().enumerate() {
+        let Some((outcome, next)) = correct.step(&state, &step.action) else {
+            return Some(FlawPoint {
+                step: i + 1,
+                correct: None,
+                vars: Vec::new(),
+                later: Vec::new(),
+            });
+        };
+        let vars = correct.itf_vars(&next);
+        if outcome != step.outcome || vars != step.vars {
+            let differ = if outcome == step.outcome {
+                differing(&vars, &step.vars)
+            } else {
+                Vec::new()
+            };
+            let here = CorrectStep::new(correct, i + 1, &state, &step.action, outcome);
+            let mut later = Vec::new();
+            let mut state = next;
+            for (j, step) in raw.steps.iter().enumerate().skip(i + 1) {
+                let Some((outcome, next)) = correct.step(&state, &step.action) else {
+                    break;
+                };
+                later.push(CorrectStep::new(
+                    correct,
+                    j + 1,
+                    &state,
+                    &step.action,
+                    outcome,
+                ));
+                state = next;
+            }
+            return Some(FlawPoint {
+                step: i + 1,
+                correct: Some(here),
+                vars: differ,
+                later,
+            });
+        }
+        state = next;
+    }
+    None
+}
+
+/// The names of the variables whose values differ between `a` and `b`.
+fn differing(a: &Map<String, Value>, b: &Map<String, Value>) -> Vec<String> {
+    let mut names: Vec<String> = a
+        .keys()
+        .chain(b.keys())
+        .filter(|name| a.get(*name) != b.get(*name))
+        .cloned()
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }

@@ -2,7 +2,7 @@
 //! for a flaw's counterexample, is stopped exactly where the flaw let it
 //! through), in process and over the wire; a damaged trace never passes.
 
-use crate::root;
+use crate::{assert_replay_passes, root};
 use fabric_conformance::cli::Transport;
 use fabric_conformance::generate::{seed_bytes, walk_from_choices};
 use fabric_conformance::itf::{parse_trace, Trace, TraceMeta};
@@ -23,41 +23,17 @@ fn trace_files() -> Vec<std::path::PathBuf> {
     files
 }
 
-fn assert_passes(path: &Path, transport: Transport) {
-    let report =
-        replay_network_file(path, transport, BugSet::NONE).unwrap_or_else(|e| panic!("{e:#}"));
-    let name = path.file_name().expect("name").to_string_lossy();
-    if name.starts_with("flaw-") {
-        assert!(
-            matches!(report.verdict, Verdict::StoppedAsExpected { .. }),
-            "{name}: {:?}",
-            report.verdict
-        );
-        assert!(
-            report.steps_matched < report.steps_total,
-            "{name}: a stopped trace matched every step"
-        );
-    } else {
-        assert_eq!(report.verdict, Verdict::Matched, "{name}");
-        assert_eq!(
-            report.steps_matched, report.steps_total,
-            "{name}: skipped steps"
-        );
-        assert!(report.steps_total > 0, "{name}: empty");
-    }
-}
-
 #[test]
 fn every_trace_replays_in_process() {
     for path in trace_files() {
-        assert_passes(&path, Transport::Inproc);
+        assert_replay_passes(&path, Transport::Inproc);
     }
 }
 
 #[test]
 fn every_trace_replays_over_the_wire() {
     for path in trace_files() {
-        assert_passes(&path, Transport::Wire);
+        assert_replay_passes(&path, Transport::Wire);
     }
 }
 

@@ -2,8 +2,8 @@
 //! reviewed snapshots, and every trace replays against the storage service
 //! in process and over HTTP (a flaw's counterexample is stopped).
 
-use crate::root;
-use fabric_conformance::cli::{generate_storage_traces, replay_file, storage_traces, Transport};
+use crate::{assert_replay_passes, files_in, root};
+use fabric_conformance::cli::{generate_storage_traces, storage_traces, Transport};
 use fabric_conformance::generate::{seed_bytes, walk_from};
 use fabric_conformance::itf::{parse_trace, Trace, TraceMeta};
 use fabric_conformance::narrative::narrate;
@@ -15,20 +15,6 @@ use fabric_model::TracedModel;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use stateright::Model;
 use std::path::Path;
-
-fn files_in(dir: &Path) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = std::fs::read_dir(dir)
-        .expect("folder exists")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.is_file())
-        .map(|p| {
-            let name = p.file_name().expect("name").to_string_lossy().into_owned();
-            (name, std::fs::read_to_string(&p).expect("readable"))
-        })
-        .collect();
-    out.sort();
-    out
-}
 
 #[test]
 fn regenerated_storage_traces_equal_the_committed_ones_and_narratives_are_snapshots() {
@@ -86,40 +72,17 @@ fn storage_files() -> Vec<std::path::PathBuf> {
     files
 }
 
-fn assert_passes(path: &Path, transport: Transport) {
-    let report = replay_file(path, transport, BugSet::NONE).unwrap_or_else(|e| panic!("{e:#}"));
-    let name = path.file_name().expect("name").to_string_lossy();
-    if name.starts_with("flaw-") {
-        assert!(
-            matches!(report.verdict, Verdict::StoppedAsExpected { .. }),
-            "{name}: {:?}",
-            report.verdict
-        );
-        assert!(
-            report.steps_matched < report.steps_total,
-            "{name}: a stopped trace matched every step"
-        );
-    } else {
-        assert_eq!(report.verdict, Verdict::Matched, "{name}");
-        assert_eq!(
-            report.steps_matched, report.steps_total,
-            "{name}: skipped steps"
-        );
-        assert!(report.steps_total > 0, "{name}: empty");
-    }
-}
-
 #[test]
 fn every_storage_trace_replays_in_process() {
     for path in storage_files() {
-        assert_passes(&path, Transport::Inproc);
+        assert_replay_passes(&path, Transport::Inproc);
     }
 }
 
 #[test]
 fn every_storage_trace_replays_over_http() {
     for path in storage_files() {
-        assert_passes(&path, Transport::Wire);
+        assert_replay_passes(&path, Transport::Wire);
     }
 }
 

@@ -2,7 +2,7 @@
 //! with the `itf` crate, narratives are snapshots, and bad files give errors
 //! that say where.
 
-use crate::root;
+use crate::{files_in, root};
 use fabric_conformance::cli::{generate_network_traces, network_traces};
 use fabric_conformance::itf::{parse_trace, TraceFileError};
 use fabric_conformance::narrative::narrate;
@@ -34,20 +34,6 @@ struct NetworkVars {
 struct PlacementVar {
     host: i64,
     dip: i64,
-}
-
-fn files_in(dir: &Path) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = std::fs::read_dir(dir)
-        .expect("folder exists")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.is_file())
-        .map(|p| {
-            let name = p.file_name().expect("name").to_string_lossy().into_owned();
-            (name, std::fs::read_to_string(&p).expect("readable"))
-        })
-        .collect();
-    out.sort();
-    out
 }
 
 #[test]
