@@ -132,3 +132,49 @@ fn random_storage_walks_match_the_service() {
     })
     .expect("every walk matches");
 }
+
+#[test]
+fn a_failing_storage_walk_shrinks_to_a_minimal_trace() {
+    use fabric_impl::bugs::SeededBug;
+    use proptest::test_runner::TestError;
+    let model = StorageConfig::default().into_model();
+    // Walks of the data scenario (initial state 1), with the lease fence off.
+    let strategy = proptest::collection::vec(proptest::num::u32::ANY, 1..40);
+    let bug = BugSet::only(SeededBug::LeaseNotCheckedOnWrite);
+    let config = Config {
+        cases: 256,
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let result = TestRunner::new_with_rng(
+        config,
+        TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes(7)),
+    )
+    .run(&strategy, |choices| {
+        let raw = walk_trace(&model, 1, &choices);
+        let report = replay_storage_trace(&raw, Transport::Inproc, bug).expect("fresh trace");
+        proptest::prop_assert_eq!(report.verdict, Verdict::Matched);
+        Ok(())
+    });
+    let Err(TestError::Fail(_, minimal)) = result else {
+        panic!("the seeded bug was never caught: {result:?}");
+    };
+    let raw = walk_trace(&model, 1, &minimal);
+    let actions: Vec<String> = raw
+        .steps
+        .iter()
+        .map(|s| format!("{:?}", s.action))
+        .collect();
+    let report = replay_storage_trace(&raw, Transport::Inproc, bug).expect("fresh trace");
+    let Verdict::Mismatch(mismatch) = report.verdict else {
+        panic!("the shrunk walk no longer fails: {actions:?}");
+    };
+    // The shortest way there: write the blob (accept, three replications,
+    // commit) and write it again with a lease id it does not have.
+    assert!(
+        mismatch.step <= 7,
+        "not minimal: fails at step {} of {actions:?}",
+        mismatch.step
+    );
+    assert!(mismatch.claims.iter().any(|c| c == "DRV-1"), "{mismatch:?}");
+}
