@@ -276,6 +276,47 @@ pub enum Applied {
     Lease(LeaseAnswer, BlobRecord),
 }
 
+impl Applied {
+    fn unexpected(self) -> StorageError {
+        // A command answers with the variant its operation makes; anything
+        // else is a bug in this module, not in the request.
+        tracing::error!(applied = ?self, "a write answered with the wrong kind of result");
+        StorageError::new(ErrorCode::InternalError)
+    }
+
+    /// The container record a container write answers with.
+    pub fn into_container(self) -> Result<ContainerRecord, StorageError> {
+        match self {
+            Applied::Container(record) => Ok(record),
+            other => Err(other.unexpected()),
+        }
+    }
+
+    /// The blob record a blob write answers with.
+    pub fn into_blob(self) -> Result<BlobRecord, StorageError> {
+        match self {
+            Applied::Blob(record) => Ok(record),
+            other => Err(other.unexpected()),
+        }
+    }
+
+    /// The snapshot's record a snapshot answers with.
+    pub fn into_snapshot(self) -> Result<BlobRecord, StorageError> {
+        match self {
+            Applied::Snapshot(record) => Ok(record),
+            other => Err(other.unexpected()),
+        }
+    }
+
+    /// The lease answer and blob record a lease operation answers with.
+    pub fn into_lease(self) -> Result<(LeaseAnswer, BlobRecord), StorageError> {
+        match self {
+            Applied::Lease(answer, record) => Ok((answer, record)),
+            other => Err(other.unexpected()),
+        }
+    }
+}
+
 /// The answer to a write: what it did, or the service's refusal.
 pub type WriteOutcome = Result<Applied, StorageError>;
 

@@ -1197,15 +1197,13 @@ impl Context<'_> {
                         identifiers: Vec::new(),
                     },
                 };
-                let Applied::Container(record) = self
+                let record = self
                     .write(Write::CreateContainer {
                         key: self.container_key(),
                         record,
                     })
                     .await?
-                else {
-                    return Err(StorageError::new(ErrorCode::InternalError));
-                };
+                    .into_container()?;
                 Ok(container_headers(ok(201), &record))
             }
             GetContainerProperties => {
@@ -1248,7 +1246,7 @@ impl Context<'_> {
                     identifiers,
                 };
                 acl.validate()?;
-                let Applied::Container(record) = self
+                let record = self
                     .write(Write::SetContainerAcl {
                         key: self.container_key(),
                         acl,
@@ -1256,9 +1254,7 @@ impl Context<'_> {
                         now_ms,
                     })
                     .await?
-                else {
-                    return Err(StorageError::new(ErrorCode::InternalError));
-                };
+                    .into_container()?;
                 Ok(container_headers(ok(200), &record))
             }
             GetContainerAcl => {
@@ -1274,7 +1270,7 @@ impl Context<'_> {
             }
             SetContainerMetadata => {
                 self.existing_container()?;
-                let Applied::Container(record) = self
+                let record = self
                     .write(Write::SetContainerMetadata {
                         key: self.container_key(),
                         metadata: metadata_of(self.request)?,
@@ -1282,9 +1278,7 @@ impl Context<'_> {
                         now_ms,
                     })
                     .await?
-                else {
-                    return Err(StorageError::new(ErrorCode::InternalError));
-                };
+                    .into_container()?;
                 Ok(container_headers(ok(200), &record))
             }
             ListBlobs => self.list_blobs(),
@@ -1331,7 +1325,7 @@ impl Context<'_> {
                     return Err(StorageError::new(ErrorCode::BlobNotFound));
                 }
                 let snapshot_id = format_iso8601_fine(now_ms);
-                let Applied::Snapshot(record) = self
+                let record = self
                     .write(Write::Snapshot {
                         key: self.blob_key(None),
                         snapshot_key: self.blob_key(Some(&snapshot_id)),
@@ -1339,9 +1333,7 @@ impl Context<'_> {
                         now_ms,
                     })
                     .await?
-                else {
-                    return Err(StorageError::new(ErrorCode::InternalError));
-                };
+                    .into_snapshot()?;
                 let response = with_header(ok(201), "x-ms-snapshot", snapshot_id);
                 let response = with_header(response, "etag", record.etag);
                 Ok(with_header(
@@ -1352,7 +1344,7 @@ impl Context<'_> {
             }
             SetBlobMetadata => {
                 self.existing_container()?;
-                let Applied::Blob(record) = self
+                let record = self
                     .write(Write::SetBlobMetadata {
                         key: self.blob_key(None),
                         metadata: metadata_of(self.request)?,
@@ -1361,9 +1353,7 @@ impl Context<'_> {
                         now_ms,
                     })
                     .await?
-                else {
-                    return Err(StorageError::new(ErrorCode::InternalError));
-                };
+                    .into_blob()?;
                 let response = with_header(ok(200), "etag", record.etag);
                 let response = with_header(response, "x-ms-request-server-encrypted", "true");
                 Ok(with_header(
@@ -1620,7 +1610,7 @@ impl Context<'_> {
             },
         };
         self.precheck(false)?;
-        let Applied::Blob(record) = self
+        let record = self
             .write(Write::PutBlob {
                 container: self.container_key(),
                 key: self.blob_key(None),
@@ -1637,9 +1627,7 @@ impl Context<'_> {
                 now_ms: self.now_ms,
             })
             .await?
-        else {
-            return Err(StorageError::new(ErrorCode::InternalError));
-        };
+            .into_blob()?;
         let mut response = ok(201);
         response.headers.push(("etag".into(), record.etag.clone()));
         response.headers.push((
@@ -1773,16 +1761,14 @@ impl Context<'_> {
             LeaseAction::Break { .. } => 202,
             _ => 200,
         };
-        let Applied::Lease(answer, record) = self
+        let (answer, record) = self
             .write(Write::Lease {
                 key: self.blob_key(None),
                 action,
                 now_ms: self.now_ms,
             })
             .await?
-        else {
-            return Err(StorageError::new(ErrorCode::InternalError));
-        };
+            .into_lease()?;
         let mut response = ok(status);
         response.headers.push(("etag".into(), record.etag.clone()));
         response.headers.push((
