@@ -2,11 +2,12 @@
 //! reviewed snapshots, and every trace replays against the storage service
 //! in process and over HTTP (a flaw's counterexample is stopped).
 
-use crate::{assert_replay_passes, files_in, root};
+use crate::{
+    assert_generated_traces_match, assert_narratives_are_snapshots, assert_replay_passes, root,
+};
 use fabric_conformance::cli::{generate_storage_traces, storage_traces, Transport};
 use fabric_conformance::generate::{seed_bytes, walk_from};
 use fabric_conformance::itf::{parse_trace, Trace, TraceMeta};
-use fabric_conformance::narrative::narrate;
 use fabric_conformance::replay::{collect_trace_files, Verdict};
 use fabric_conformance::storage::replay_storage_trace;
 use fabric_impl::bugs::BugSet;
@@ -18,23 +19,9 @@ use std::path::Path;
 
 #[test]
 fn regenerated_storage_traces_equal_the_committed_ones_and_narratives_are_snapshots() {
-    let tmp = std::env::temp_dir().join(format!("fabric-storage-traces-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    let written = generate_storage_traces(&tmp, |_| {}).expect("generation succeeds");
-    let fresh = files_in(&tmp.join("storage"));
-    let committed: Vec<(String, String)> = files_in(&root().join("traces/storage"));
-    assert_eq!(fresh.len(), 2 * written);
-    let names = |v: &[(String, String)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
-    assert_eq!(
-        names(&fresh),
-        names(&committed),
-        "storage trace files differ: run `cargo run --release -- traces generate`"
-    );
-    for ((name, a), (_, b)) in fresh.iter().zip(&committed) {
-        assert!(a == b, "{name} drifted from the model: run `cargo run --release -- traces generate` and review the diff");
-    }
-    let _ = std::fs::remove_dir_all(&tmp);
-
+    assert_generated_traces_match("storage", |dir| {
+        generate_storage_traces(dir, |_| {}).expect("generation succeeds")
+    });
     let traces = storage_traces(|_| {}).expect("generation succeeds");
     for flaw in fabric_model::storage::Flaw::ALL {
         assert!(
@@ -42,24 +29,7 @@ fn regenerated_storage_traces_equal_the_committed_ones_and_narratives_are_snapsh
             "no counterexample for {flaw}"
         );
     }
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(root().join("traces/storage/snapshots"));
-    settings.set_prepend_module_to_snapshot(false);
-    settings.set_omit_expression(true);
-    settings.bind(|| {
-        for (name, model, trace) in &traces {
-            insta::assert_snapshot!(name.as_str(), narrate(model, trace));
-        }
-    });
-    let names: Vec<String> = traces.iter().map(|(n, _, _)| format!("{n}.snap")).collect();
-    for (file, _) in files_in(&root().join("traces/storage/snapshots")) {
-        if file.ends_with(".snap") {
-            assert!(
-                names.contains(&file),
-                "stale snapshot {file}: its trace is gone"
-            );
-        }
-    }
+    assert_narratives_are_snapshots("storage", &traces);
 }
 
 fn storage_files() -> Vec<std::path::PathBuf> {

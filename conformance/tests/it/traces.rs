@@ -2,10 +2,9 @@
 //! with the `itf` crate, narratives are snapshots, and bad files give errors
 //! that say where.
 
-use crate::{files_in, root};
+use crate::{assert_generated_traces_match, assert_narratives_are_snapshots, files_in, root};
 use fabric_conformance::cli::{generate_network_traces, network_traces};
 use fabric_conformance::itf::{parse_trace, TraceFileError};
-use fabric_conformance::narrative::narrate;
 use fabric_model::network::{Action, Outcome};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -38,46 +37,15 @@ struct PlacementVar {
 
 #[test]
 fn regenerated_traces_equal_the_committed_ones() {
-    let tmp = std::env::temp_dir().join(format!("fabric-traces-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    let written = generate_network_traces(&tmp, |_| {}).expect("generation succeeds");
-    let fresh = files_in(&tmp.join("network"));
-    let committed = files_in(&root().join("traces/network"));
-    assert_eq!(fresh.len(), 2 * written);
-    let names = |v: &[(String, String)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
-    assert_eq!(
-        names(&fresh),
-        names(&committed),
-        "trace files differ: run `cargo run --release -- traces generate`"
-    );
-    for ((name, a), (_, b)) in fresh.iter().zip(&committed) {
-        assert!(a == b, "{name} drifted from the model: run `cargo run --release -- traces generate` and review the diff");
-    }
-    let _ = std::fs::remove_dir_all(&tmp);
+    assert_generated_traces_match("network", |dir| {
+        generate_network_traces(dir, |_| {}).expect("generation succeeds")
+    });
 }
 
 #[test]
 fn narratives_are_reviewed_snapshots() {
     let traces = network_traces(|_| {}).expect("generation succeeds");
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(root().join("traces/network/snapshots"));
-    settings.set_prepend_module_to_snapshot(false);
-    settings.set_omit_expression(true);
-    settings.bind(|| {
-        for (name, model, trace) in &traces {
-            insta::assert_snapshot!(name.as_str(), narrate(model, trace));
-        }
-    });
-    // A snapshot whose trace is no longer generated is stale: remove it.
-    let names: Vec<String> = traces.iter().map(|(n, _, _)| format!("{n}.snap")).collect();
-    for (file, _) in files_in(&root().join("traces/network/snapshots")) {
-        if file.ends_with(".snap") {
-            assert!(
-                names.contains(&file),
-                "stale snapshot {file}: its trace is gone"
-            );
-        }
-    }
+    assert_narratives_are_snapshots("network", &traces);
 }
 
 #[test]
