@@ -2,9 +2,9 @@
 //! real TLS on loopback), over every committed coverage trace and random walk.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use fabric_conformance::cli::Transport;
+use fabric_conformance::areas::network::replay_network_trace;
 use fabric_conformance::itf::{read_trace, RawTrace};
-use fabric_conformance::network::replay_network_trace;
+use fabric_conformance::replay::Transport;
 use fabric_conformance::replay::{collect_trace_files, Verdict};
 use fabric_impl::bugs::BugSet;
 use fabric_model::network::{Action, Outcome};

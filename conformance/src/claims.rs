@@ -4,12 +4,15 @@
 //! conformance test that replays it, and the trace an auditor reads. The
 //! check follows every link to something real.
 
+use crate::areas::{Area, AREAS};
 use anyhow::{bail, Context, Result};
-use fabric_model::network::{claim_of_property, Flaw, NetworkConfig};
-use fabric_model::storage::{self, StorageConfig};
-use stateright::Model;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+
+/// The claim-ID prefixes of `CLAIMS.md`, one per area of claims.
+pub const CLAIM_PREFIXES: [&str; 9] = [
+    "NET", "IAM", "SEC", "STO", "GEO", "DRV", "INT", "AVL", "AUD",
+];
 
 /// One row of the catalogue.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,34 +95,39 @@ pub fn problems(root: &Path, row: &Row) -> Vec<String> {
         out.push("has pending or empty links".to_string());
         return out;
     }
-    let Some((area, number)) = row.id.split_once('-') else {
-        return vec!["is not an ID".into()];
-    };
-    let number: u8 = number.parse().unwrap_or(0);
-    // Which model states the claim, and its number in that model's sets.
-    let (property_names, flaw_breaks, model_name): (Vec<&str>, Option<bool>, &str) =
-        if area == "NET" {
-            let properties = NetworkConfig::default().into_model().properties();
-            let names = properties
-                .iter()
-                .filter(|p| claim_of_property(p.name).is_some_and(|c| c.number == number))
-                .map(|p| p.name)
-                .collect();
-            let breaks = Flaw::from_name(&row.flaw).map(|f| f.breaks().contains(number));
-            (names, breaks, "network")
-        } else if let Some(n) = storage::claim_of_property(&row.id) {
-            let properties = StorageConfig::default().into_model().properties();
-            let names = properties
-                .iter()
-                .filter(|p| storage::claim_of_property(p.name) == Some(n))
-                .map(|p| p.name)
-                .collect();
-            let breaks = storage::Flaw::from_name(&row.flaw).map(|f| f.breaks().contains(n));
-            (names, breaks, "storage")
-        } else {
-            out.push(format!("area {area} has no model yet"));
-            return out;
-        };
+    let is_id = row.id.split_once('-').is_some_and(|(prefix, n)| {
+        CLAIM_PREFIXES.contains(&prefix) && n.parse::<u8>().is_ok_and(|n| n >= 1)
+    });
+    if !is_id {
+        return vec!["is not a claim ID".into()];
+    }
+    // Which models state the claim: every area with a property named by it
+    // (a claim may be checked by more than one area's model).
+    let checking: Vec<&dyn Area> = AREAS
+        .iter()
+        .copied()
+        .filter(|a| a.properties().iter().any(|(claim, _)| *claim == row.id))
+        .collect();
+    if checking.is_empty() {
+        out.push(format!("no model has a property for {}", row.id));
+        return out;
+    }
+    let property_names: Vec<&str> = checking
+        .iter()
+        .flat_map(|a| a.properties())
+        .filter(|(claim, _)| *claim == row.id)
+        .map(|(_, name)| name)
+        .collect();
+    let model_name = checking
+        .iter()
+        .map(|a| a.name())
+        .collect::<Vec<_>>()
+        .join(" or ");
+    let flaw_breaks = checking
+        .iter()
+        .flat_map(|a| a.flaws())
+        .find(|f| f.name == row.flaw)
+        .map(|f| f.breaks.contains(&row.id));
     if !property_names.contains(&row.property.as_str()) {
         out.push(format!(
             "property {:?} is not a property of the {model_name} model for {}",

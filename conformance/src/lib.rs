@@ -6,6 +6,7 @@
 //! The harness is the only place where the model and the implementation meet:
 //! `fabric-impl` depends on neither.
 
+pub mod areas;
 pub mod check;
 pub mod claims;
 pub mod cli;
@@ -15,10 +16,8 @@ pub mod graph;
 pub mod itf;
 pub mod linearize;
 pub mod narrative;
-pub mod network;
 pub mod replay;
 pub mod serve;
-pub mod storage;
 
 pub use graph::StateGraph;
 pub use itf::{Trace, TraceMeta};

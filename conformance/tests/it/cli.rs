@@ -123,9 +123,18 @@ fn bad_arguments_are_clear_errors() {
     let out = fabric(&["check", "--flaw", "no-such-flaw"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown flaw \"no-such-flaw\""));
-    let out = fabric(&["check", "--model", "nope"]);
+    // An unknown model or claim prefix names the ones the registry knows.
+    let out = fabric(&["check", "--model", "nosuch"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown model"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("'nosuch'"), "{stderr}");
+    for area in fabric_conformance::areas::AREAS {
+        assert!(stderr.contains(area.name()), "{stderr}");
+    }
+    let out = fabric(&["claims", "--area", "XYZ"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("NET") && stderr.contains("AUD"), "{stderr}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Integration tests of the conformance crate: one binary, a module per concern.
 
 mod architecture;
+mod areas;
 mod claims;
 mod cli;
 mod linearizable;
@@ -10,12 +11,9 @@ mod storage_sdk;
 mod storage_traces;
 mod traces;
 
-use fabric_conformance::cli::{replay_file, Transport};
-use fabric_conformance::itf::Trace;
-use fabric_conformance::narrative::narrate;
-use fabric_conformance::replay::Verdict;
+use fabric_conformance::areas::{replay_file, TraceFile};
+use fabric_conformance::replay::{Transport, Verdict};
 use fabric_impl::bugs::BugSet;
-use fabric_model::TracedModel;
 use std::path::{Path, PathBuf};
 
 /// The workspace root.
@@ -63,16 +61,20 @@ pub fn assert_replay_passes(path: &Path, transport: Transport) {
     }
 }
 
-/// Regenerates the traces of `area` into a temporary folder with `generate`
-/// (which answers how many it wrote) and asserts they equal the committed
+/// Asserts that freshly generated `files` of `area` equal the committed
 /// files under `traces/<area>/`, name for name and byte for byte.
-pub fn assert_generated_traces_match(area: &str, generate: impl FnOnce(&Path) -> usize) {
-    let tmp = std::env::temp_dir().join(format!("fabric-{area}-traces-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    let written = generate(&tmp);
-    let fresh = files_in(&tmp.join(area));
+pub fn assert_generated_traces_match(area: &str, files: &[TraceFile]) {
+    let mut fresh: Vec<(String, String)> = files
+        .iter()
+        .flat_map(|f| {
+            [
+                (format!("{}.itf.json", f.name), f.itf.clone()),
+                (format!("{}.md", f.name), f.narrative.clone()),
+            ]
+        })
+        .collect();
+    fresh.sort();
     let committed = files_in(&root().join("traces").join(area));
-    assert_eq!(fresh.len(), 2 * written);
     let names = |v: &[(String, String)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
     assert_eq!(
         names(&fresh),
@@ -82,29 +84,23 @@ pub fn assert_generated_traces_match(area: &str, generate: impl FnOnce(&Path) ->
     for ((name, a), (_, b)) in fresh.iter().zip(&committed) {
         assert!(a == b, "{name} drifted from the model: run `cargo run --release -- traces generate` and review the diff");
     }
-    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 /// Asserts each trace's narrative equals its reviewed insta snapshot under
 /// `traces/<area>/snapshots/`, and that no snapshot is left whose trace is
 /// no longer generated.
-pub fn assert_narratives_are_snapshots<M>(area: &str, traces: &[(String, M, Trace<M>)])
-where
-    M: TracedModel,
-    M::State: Clone,
-    M::Action: serde::Serialize + serde::de::DeserializeOwned + Clone,
-{
+pub fn assert_narratives_are_snapshots(area: &str, files: &[TraceFile]) {
     let dir = root().join("traces").join(area).join("snapshots");
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(&dir);
     settings.set_prepend_module_to_snapshot(false);
     settings.set_omit_expression(true);
     settings.bind(|| {
-        for (name, model, trace) in traces {
-            insta::assert_snapshot!(name.as_str(), narrate(model, trace));
+        for file in files {
+            insta::assert_snapshot!(file.name.as_str(), file.narrative.as_str());
         }
     });
-    let names: Vec<String> = traces.iter().map(|(n, _, _)| format!("{n}.snap")).collect();
+    let names: Vec<String> = files.iter().map(|f| format!("{}.snap", f.name)).collect();
     for (file, _) in files_in(&dir) {
         if file.ends_with(".snap") {
             assert!(

@@ -3,10 +3,10 @@
 //! through), in process and over the wire; a damaged trace never passes.
 
 use crate::{assert_replay_passes, root};
-use fabric_conformance::cli::Transport;
+use fabric_conformance::areas::network::{replay_network_file, replay_network_trace};
 use fabric_conformance::generate::{seed_bytes, walk_from_choices};
 use fabric_conformance::itf::{parse_trace, Trace, TraceMeta};
-use fabric_conformance::network::{replay_network_file, replay_network_trace};
+use fabric_conformance::replay::Transport;
 use fabric_conformance::replay::{collect_trace_files, Verdict};
 use fabric_impl::bugs::BugSet;
 use fabric_model::network::{Action, NetworkConfig, NetworkModel, Outcome};

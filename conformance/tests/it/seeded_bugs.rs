@@ -3,8 +3,8 @@
 //! touches the claim the bug breaks.
 
 use crate::root;
-use fabric_conformance::cli::replay_file;
-use fabric_conformance::cli::Transport;
+use fabric_conformance::areas::replay_file;
+use fabric_conformance::replay::Transport;
 use fabric_conformance::replay::{collect_trace_files, Verdict};
 use fabric_impl::bugs::{BugSet, SeededBug};
 

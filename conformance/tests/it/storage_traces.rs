@@ -1,36 +1,18 @@
-//! Storage traces: regenerated they equal what is on disk, narratives are
-//! reviewed snapshots, and every trace replays against the storage service
+//! Storage traces (their drift and snapshots are checked for every area in
+//! `areas.rs`): every trace replays against the storage service
 //! in process and over HTTP (a flaw's counterexample is stopped).
 
-use crate::{
-    assert_generated_traces_match, assert_narratives_are_snapshots, assert_replay_passes, root,
-};
-use fabric_conformance::cli::{generate_storage_traces, storage_traces, Transport};
+use crate::{assert_replay_passes, root};
+use fabric_conformance::areas::storage::replay_storage_trace;
 use fabric_conformance::generate::{seed_bytes, walk_from};
 use fabric_conformance::itf::{parse_trace, Trace, TraceMeta};
-use fabric_conformance::replay::{collect_trace_files, Verdict};
-use fabric_conformance::storage::replay_storage_trace;
+use fabric_conformance::replay::{collect_trace_files, Transport, Verdict};
 use fabric_impl::bugs::BugSet;
 use fabric_model::storage::{Action, Outcome, StorageConfig, StorageModel};
 use fabric_model::TracedModel;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use stateright::Model;
 use std::path::Path;
-
-#[test]
-fn regenerated_storage_traces_equal_the_committed_ones_and_narratives_are_snapshots() {
-    assert_generated_traces_match("storage", |dir| {
-        generate_storage_traces(dir, |_| {}).expect("generation succeeds")
-    });
-    let traces = storage_traces(|_| {}).expect("generation succeeds");
-    for flaw in fabric_model::storage::Flaw::ALL {
-        assert!(
-            traces.iter().any(|(n, _, _)| *n == format!("flaw-{flaw}")),
-            "no counterexample for {flaw}"
-        );
-    }
-    assert_narratives_are_snapshots("storage", &traces);
-}
 
 fn storage_files() -> Vec<std::path::PathBuf> {
     let files = collect_trace_files(&[root().join("traces/storage")]).expect("traces folder");

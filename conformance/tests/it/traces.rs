@@ -2,8 +2,8 @@
 //! with the `itf` crate, narratives are snapshots, and bad files give errors
 //! that say where.
 
-use crate::{assert_generated_traces_match, assert_narratives_are_snapshots, files_in, root};
-use fabric_conformance::cli::{generate_network_traces, network_traces};
+use crate::{files_in, root};
+use fabric_conformance::areas::network::network_traces;
 use fabric_conformance::itf::{parse_trace, TraceFileError};
 use fabric_model::network::{Action, Outcome};
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,27 +36,8 @@ struct PlacementVar {
 }
 
 #[test]
-fn regenerated_traces_equal_the_committed_ones() {
-    assert_generated_traces_match("network", |dir| {
-        generate_network_traces(dir, |_| {}).expect("generation succeeds")
-    });
-}
-
-#[test]
-fn narratives_are_reviewed_snapshots() {
-    let traces = network_traces(|_| {}).expect("generation succeeds");
-    assert_narratives_are_snapshots("network", &traces);
-}
-
-#[test]
-fn generation_covers_every_flaw_and_every_action_kind() {
-    let traces = network_traces(|_| {}).expect("generation succeeds");
-    for flaw in fabric_model::network::Flaw::ALL {
-        assert!(
-            traces.iter().any(|(n, _, _)| *n == format!("flaw-{flaw}")),
-            "no counterexample for {flaw}"
-        );
-    }
+fn network_coverage_takes_every_action_kind() {
+    let traces = network_traces(&mut |_| {}).expect("generation succeeds");
     let kinds: std::collections::BTreeSet<&str> = traces
         .iter()
         .filter(|(n, _, _)| n.starts_with("coverage-"))

@@ -12,6 +12,30 @@ use std::fmt::Debug;
 use std::path::PathBuf;
 use thiserror::Error;
 
+/// How replay reaches the implementation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Transport {
+    /// Everything in this process, through the implementation's pure
+    /// decisions and in-process services (fast).
+    Inproc,
+    /// Over real sockets on loopback: each area's own protocol (the network
+    /// area's control plane over mutually authenticated TLS, storage's Blob
+    /// requests over HTTP).
+    Wire,
+}
+
+/// Another implementation to replay traces against (such as Azurite for
+/// storage): its endpoint and the credentials to sign with.
+#[derive(Clone, Debug)]
+pub struct PeerEndpoint {
+    /// The path-style endpoint, `http://HOST:PORT/ACCOUNT`.
+    pub url: String,
+    /// The account to sign for.
+    pub account: String,
+    /// The account's key, base64.
+    pub key_base64: String,
+}
+
 /// The implementation, driven in model terms.
 pub trait Adapter<M: TracedModel>
 where
@@ -28,8 +52,26 @@ where
 
 /// The adapter could not carry out a step at all.
 #[derive(Debug, Error)]
-#[error("{0}")]
-pub struct AdapterError(pub String);
+pub enum AdapterError {
+    /// The implementation, or the harness around it, failed at the step.
+    #[error("{0}")]
+    Failed(String),
+    /// A peer cannot do what the step asks (crash a replica, regenerate a
+    /// key, show state it does not expose): nothing after it can be compared.
+    #[error("peer cannot: {0}")]
+    PeerCannot(String),
+    /// A peer refused with an answer the model has no name for.
+    #[error("peer answered {0}")]
+    PeerAnswered(String),
+}
+
+impl AdapterError {
+    /// Whether the step is beyond what the peer can do, rather than a
+    /// departure.
+    pub fn is_peer_limit(&self) -> bool {
+        matches!(self, AdapterError::PeerCannot(_))
+    }
+}
 
 /// Where and how the implementation departed from the trace.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -1,66 +1,22 @@
-//! The network area's adapter: model actions carried out on the
-//! implementation's virtual network and control plane, and the
-//! implementation's state read back in model terms.
+//! The network adapter: model actions carried out on the implementation's
+//! virtual network and control plane, and the implementation's state read
+//! back in model terms.
 
-use crate::cli::Transport;
-use crate::itf::{read_trace, RawTrace};
-use crate::replay::{replay, Adapter, AdapterError, ReplayError, ReplayReport};
+use super::transport::{Answer, ControlTransport};
+use crate::replay::{Adapter, AdapterError};
 use fabric_impl::bugs::BugSet;
-use fabric_impl::control::agent::Agent;
-use fabric_impl::control::auth::{authenticate_client, ClientPolicy, Identity};
-use fabric_impl::control::pki::{Credential, FabricPki};
-use fabric_impl::control::wire::{self, Request, Response};
 use fabric_impl::control::Controller;
-use fabric_impl::control::{
-    ControlError, Endpoint, FabricConfig, HostileReply, Principal as WirePrincipal, RunningFabric,
-};
 use fabric_impl::net::{
     self as inet, ports, ConntrackKey, Delivery, Denied, NodeId, Packet, RuleSet, Topology,
     VirtualNetwork,
 };
 use fabric_model::network::{
-    Action, Addr, Conn, ControlEndpoint, DeviceKind, DropReason, NetworkConfig, Node, Outcome,
-    Port, Principal,
+    Action, Addr, Conn, DeviceKind, DropReason, NetworkConfig, Node, Outcome, Port,
 };
-use fabric_model::network::{Flaw, Forgery};
 use fabric_model::trace::itf as enc;
-use rustls::pki_types::UnixTime;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::path::Path;
-use std::sync::OnceLock;
-
-/// How control messages travel between FC and FA.
-pub trait ControlTransport {
-    /// Delivers `lists` to `host`'s FA, which applies them to its host's
-    /// filters; returns its answer as the FC decoded it (`Err` with why when
-    /// the bytes were not a response), not yet judged.
-    fn deliver_push(
-        &mut self,
-        host: inet::HostId,
-        lists: &inet::InstanceLists,
-    ) -> Result<Answer, AdapterError>;
-
-    /// Delivers `lists` to `host`'s FA, compromised, which answers with `forgery`.
-    fn hostile_push(
-        &mut self,
-        host: inet::HostId,
-        lists: &inet::InstanceLists,
-        forgery: Forgery,
-    ) -> Result<Answer, AdapterError>;
-
-    /// Sends a control message as `principal` to `endpoint`; the inner
-    /// result is the server's decision.
-    fn control(
-        &mut self,
-        principal: Principal,
-        endpoint: ControlEndpoint,
-    ) -> Result<Result<(), Denied>, AdapterError>;
-}
-
-/// An FA's answer as the FC decoded it, or why it could not be decoded.
-pub type Answer = Result<Response, String>;
 
 /// The implementation's topology for the model's bounds.
 pub fn topology_for(cfg: &NetworkConfig) -> Topology {
@@ -201,7 +157,8 @@ impl<T: ControlTransport> NetworkAdapter<T> {
 
     fn addr(&self, a: Addr) -> Result<Ipv4Addr, AdapterError> {
         let t = self.net.topology();
-        let missing = || AdapterError(format!("{a:?} is not in the implementation's topology"));
+        let missing =
+            || AdapterError::Failed(format!("{a:?} is not in the implementation's topology"));
         let ip = match a {
             Addr::Fc(n) => t.fc.get(usize::from(n)).copied(),
             Addr::Host(n) => t.hosts.get(usize::from(n)).copied(),
@@ -270,9 +227,9 @@ impl<T: ControlTransport> NetworkAdapter<T> {
     }
 
     fn own_addr(&self, node: Node) -> Result<Ipv4Addr, AdapterError> {
-        self.net
-            .address_of(node_to_impl(node))
-            .ok_or_else(|| AdapterError(format!("{node:?} has no address in the implementation")))
+        self.net.address_of(node_to_impl(node)).ok_or_else(|| {
+            AdapterError::Failed(format!("{node:?} has no address in the implementation"))
+        })
     }
 
     /// The FC's judgement of `host`'s answer to the push of `lists`, made by
@@ -465,311 +422,5 @@ impl<T: ControlTransport> Adapter<fabric_model::network::NetworkModel> for Netwo
         });
         vars.insert("conntrack".into(), enc::set(conns));
         vars
-    }
-}
-
-/// The control plane in this process: the FA's request handler called
-/// directly, and the TLS endpoints' certificate decisions called on the
-/// principals' real certificates.
-pub struct InProcess {
-    agents: Vec<Agent>,
-    pki: &'static FabricPki,
-    bugs: BugSet,
-}
-
-/// One PKI for every in-process replay: generating keys per trace would
-/// dominate replay time, and the decisions do not depend on which keys.
-fn shared_pki(hosts: usize) -> Result<&'static FabricPki, AdapterError> {
-    static PKI: OnceLock<Result<FabricPki, String>> = OnceLock::new();
-    const MAX_HOSTS: usize = 16;
-    if hosts > MAX_HOSTS {
-        return Err(AdapterError(format!(
-            "at most {MAX_HOSTS} hosts in process"
-        )));
-    }
-    PKI.get_or_init(|| FabricPki::generate(MAX_HOSTS).map_err(|e| e.to_string()))
-        .as_ref()
-        .map_err(|e| AdapterError(format!("cannot make the fabric PKI: {e}")))
-}
-
-impl InProcess {
-    /// A control plane whose FAs program `net`'s filters.
-    pub fn new(net: &VirtualNetwork) -> Result<Self, AdapterError> {
-        let bugs = net.rules().bugs;
-        let hosts = net.topology().hosts.len();
-        let agents = (0..hosts as inet::HostId)
-            .map(|h| {
-                let filters = net
-                    .host_filters(h)
-                    .ok_or_else(|| AdapterError(format!("host {h} has no filters")))?;
-                Ok(Agent::new(h, filters, bugs))
-            })
-            .collect::<Result<_, AdapterError>>()?;
-        Ok(InProcess {
-            agents,
-            pki: shared_pki(hosts)?,
-            bugs,
-        })
-    }
-}
-
-/// The credential a model principal holds.
-pub fn credential_of(pki: &FabricPki, principal: Principal) -> &Credential {
-    match principal {
-        Principal::Fc => pki.fc(),
-        Principal::Smapi => pki.smapi(),
-        Principal::Admin => pki.admin(),
-        Principal::RogueHost(_) => pki.rogue(),
-    }
-}
-
-/// The policy of the TLS endpoint a model endpoint names.
-pub fn policy_of(pki: &FabricPki, endpoint: ControlEndpoint) -> ClientPolicy {
-    let pinned = |c: &Credential, id: Identity| ClientPolicy::Pinned {
-        fingerprints: [(c.fingerprint(), id)].into_iter().collect(),
-    };
-    match endpoint {
-        ControlEndpoint::Fa(_) => ClientPolicy::ChainedToRoot {
-            root: pki.root().clone(),
-        },
-        ControlEndpoint::FcSmapi => pinned(pki.smapi(), Identity::Smapi),
-        ControlEndpoint::FcAdmin => pinned(pki.admin(), Identity::Admin),
-    }
-}
-
-impl ControlTransport for InProcess {
-    fn deliver_push(
-        &mut self,
-        host: inet::HostId,
-        lists: &inet::InstanceLists,
-    ) -> Result<Answer, AdapterError> {
-        let agent = self
-            .agents
-            .get(usize::from(host))
-            .ok_or_else(|| AdapterError(format!("no FA on host {host}")))?;
-        Ok(Ok(agent.handle(Request::PushLists(lists.clone()))))
-    }
-
-    fn hostile_push(
-        &mut self,
-        _host: inet::HostId,
-        lists: &inet::InstanceLists,
-        forgery: Forgery,
-    ) -> Result<Answer, AdapterError> {
-        Ok(match forgery {
-            // The FC decodes whatever came back with the implementation's own decoder.
-            Forgery::Garbage => {
-                let mut frame = 9u32.to_be_bytes().to_vec();
-                frame.extend_from_slice(b"\xffgarbage");
-                wire::decode::<Response>(&frame).map_err(|e| e.to_string())
-            }
-            Forgery::AckForHost(g) => Ok(Response::Applied {
-                host: g,
-                version: lists.version,
-            }),
-        })
-    }
-
-    fn control(
-        &mut self,
-        principal: Principal,
-        endpoint: ControlEndpoint,
-    ) -> Result<Result<(), Denied>, AdapterError> {
-        let credential = credential_of(self.pki, principal);
-        let chain = credential.chain();
-        let (end_entity, intermediates) = chain
-            .split_first()
-            .ok_or_else(|| AdapterError("empty certificate chain".into()))?;
-        let policy = policy_of(self.pki, endpoint);
-        Ok(authenticate_client(
-            &policy,
-            end_entity,
-            intermediates,
-            UnixTime::now(),
-            self.bugs,
-        )
-        .map(|_| ()))
-    }
-}
-
-/// Replays a network trace read from a file.
-pub fn replay_network_file(
-    path: &Path,
-    transport: Transport,
-    bugs: BugSet,
-) -> anyhow::Result<ReplayReport> {
-    let raw = read_trace::<Action, Outcome>(path)?;
-    Ok(replay_network_trace(&raw, transport, bugs)?)
-}
-
-/// Replays a network trace against a fresh implementation with `bugs`.
-pub fn replay_network_trace(
-    raw: &RawTrace<Action, Outcome>,
-    transport: Transport,
-    bugs: BugSet,
-) -> Result<ReplayReport, ReplayError> {
-    let meta_error = |message: String| ReplayError::Meta {
-        path: raw.path.clone(),
-        message,
-    };
-    if raw.meta.model != "network" {
-        return Err(meta_error(format!(
-            "not a network trace but {:?}",
-            raw.meta.model
-        )));
-    }
-    let cfg = NetworkConfig::from_bounds_line(&raw.meta.bounds).map_err(meta_error)?;
-    let flaw = match &raw.meta.flaw {
-        None => None,
-        Some(name) => Some(
-            Flaw::from_name(name).ok_or_else(|| meta_error(format!("unknown flaw {name:?}")))?,
-        ),
-    };
-    let model = cfg.clone().with_flaw(flaw).into_model();
-    let correct = cfg.clone().into_model();
-    let adapter_error = |source: AdapterError| ReplayError::Adapter {
-        path: raw.path.clone(),
-        step: 0,
-        source,
-    };
-    match transport {
-        Transport::Inproc => {
-            let mut adapter =
-                NetworkAdapter::new(&cfg, bugs, InProcess::new).map_err(adapter_error)?;
-            replay(&model, &correct, raw, &mut adapter)
-        }
-        Transport::Wire => {
-            let mut adapter =
-                NetworkAdapter::new(&cfg, bugs, Wire::start).map_err(adapter_error)?;
-            let report = replay(&model, &correct, raw, &mut adapter);
-            adapter.transport_mut().shutdown();
-            report
-        }
-    }
-}
-
-/// The control plane over the wire: a real FC and real FAs on loopback,
-/// mutually authenticated TLS between them, driven from a private runtime.
-pub struct Wire {
-    runtime: tokio::runtime::Runtime,
-    fabric: Option<RunningFabric>,
-}
-
-fn endpoint_to_impl(e: ControlEndpoint) -> Endpoint {
-    match e {
-        ControlEndpoint::Fa(h) => Endpoint::Fa(h),
-        ControlEndpoint::FcSmapi => Endpoint::FcSmapi,
-        ControlEndpoint::FcAdmin => Endpoint::FcAdmin,
-    }
-}
-
-fn principal_to_impl(p: Principal) -> WirePrincipal {
-    match p {
-        Principal::Fc => WirePrincipal::Fc,
-        Principal::Smapi => WirePrincipal::Smapi,
-        Principal::Admin => WirePrincipal::Admin,
-        Principal::RogueHost(_) => WirePrincipal::Rogue,
-    }
-}
-
-/// What came back over the wire: an answer (decoded, or why not), or a
-/// failure to reach the FA at all.
-fn wire_answer(result: Result<Response, ControlError>) -> Result<Answer, AdapterError> {
-    match result {
-        Ok(response) => Ok(Ok(response)),
-        Err(e @ (ControlError::Wire(_) | ControlError::UntrustedResponse(_))) => {
-            Ok(Err(e.to_string()))
-        }
-        Err(e) => Err(AdapterError(format!("push failed: {e}"))),
-    }
-}
-
-impl Wire {
-    /// Starts FAs for `net`'s hosts (programming its filters) and the FC's
-    /// services, on loopback.
-    pub fn start(net: &VirtualNetwork) -> Result<Self, AdapterError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| AdapterError(format!("cannot start a runtime: {e}")))?;
-        let hosts = net.topology().hosts.len() as inet::HostId;
-        let filters = (0..hosts)
-            .map(|h| {
-                net.host_filters(h)
-                    .ok_or_else(|| AdapterError(format!("host {h} has no filters")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut config = FabricConfig::new(net.topology().clone());
-        config.bugs = net.rules().bugs;
-        let fabric = runtime
-            .block_on(RunningFabric::start(config, filters))
-            .map_err(|e| AdapterError(format!("cannot start the fabric: {e}")))?;
-        Ok(Wire {
-            runtime,
-            fabric: Some(fabric),
-        })
-    }
-
-    fn fabric(&self) -> Result<&RunningFabric, AdapterError> {
-        self.fabric
-            .as_ref()
-            .ok_or_else(|| AdapterError("the fabric was shut down".into()))
-    }
-
-    /// Stops every service.
-    pub fn shutdown(&mut self) {
-        if let Some(fabric) = self.fabric.take() {
-            self.runtime.block_on(fabric.shutdown());
-        }
-    }
-}
-
-impl Drop for Wire {
-    fn drop(&mut self) {
-        self.shutdown();
-    }
-}
-
-impl ControlTransport for Wire {
-    fn deliver_push(
-        &mut self,
-        host: inet::HostId,
-        lists: &inet::InstanceLists,
-    ) -> Result<Answer, AdapterError> {
-        let fabric = self.fabric()?;
-        wire_answer(self.runtime.block_on(fabric.deliver_push(host, lists)))
-    }
-
-    fn hostile_push(
-        &mut self,
-        host: inet::HostId,
-        lists: &inet::InstanceLists,
-        forgery: Forgery,
-    ) -> Result<Answer, AdapterError> {
-        let reply = match forgery {
-            Forgery::Garbage => HostileReply::Garbage,
-            Forgery::AckForHost(g) => HostileReply::AckForHost(g),
-        };
-        let fabric = self.fabric()?;
-        wire_answer(
-            self.runtime
-                .block_on(fabric.deliver_push_to_hostile_fa(host, lists, reply)),
-        )
-    }
-
-    fn control(
-        &mut self,
-        principal: Principal,
-        endpoint: ControlEndpoint,
-    ) -> Result<Result<(), Denied>, AdapterError> {
-        let fabric = self.fabric()?;
-        match self
-            .runtime
-            .block_on(fabric.send_control(principal_to_impl(principal), endpoint_to_impl(endpoint)))
-        {
-            Ok(()) => Ok(Ok(())),
-            Err(ControlError::Refused(d)) => Ok(Err(d)),
-            Err(e) => Err(AdapterError(format!("control message failed: {e}"))),
-        }
     }
 }

@@ -58,7 +58,7 @@
 //!   `Accepted` and `Commit` then reports `Acknowledged`. `Replicate` does
 //!   nothing.
 //! - **What a peer cannot do** is an [`AdapterError`] starting with
-//!   [`PEER_CANNOT`]: crash or restart a replica, regenerate a key (no
+//!   [`AdapterError::PeerCannot`]: crash or restart a replica, regenerate a key (no
 //!   management API), sign with a secondary key (one key is given), show a
 //!   read or lease as it was before a write it has already applied, or let
 //!   a fixed-duration lease run out at a tick; and a flaw trace whose flaw
@@ -66,15 +66,18 @@
 //!   end the trace: nothing after them can be compared.
 //! - **Observed:** only the public access level (`Get Container ACL`).
 //! - **A refusal code the model has no name for** is an [`AdapterError`]
-//!   starting with [`PEER_ANSWERED`], with the status and code.
+//!   starting with [`AdapterError::PeerAnswered`], with the status and code.
 //!
 //! Each step's result is logged at `info` under the target `fabric_peer`
 //! as `PEER-STEP {json}`, and each flaw trace's flaw step and the correct
 //! model's outcome there as `PEER-TRACE {json}`.
 
-use crate::cli::Transport;
+use super::{Area, FlawRow, TraceFile};
+use crate::check::ModelReport;
 use crate::itf::{read_trace, RawTrace};
-use crate::replay::{replay, Adapter, AdapterError, ReplayError, ReplayReport, Verdict};
+use crate::replay::{
+    replay, Adapter, AdapterError, PeerEndpoint, ReplayError, ReplayReport, Transport, Verdict,
+};
 use anyhow::Context as _;
 use bytes::Bytes;
 use fabric_impl::bugs::BugSet;
@@ -126,15 +129,11 @@ pub const PEER_VERSION: &str = "2025-11-05";
 /// real time, so a window the model is inside is judged open with this much
 /// to spare, and one the model has left by a tick is judged closed.
 pub const PEER_MARGIN_MS: UnixMs = 7_000;
-/// How an [`AdapterError`] that says what a peer cannot do starts.
-pub const PEER_CANNOT: &str = "peer cannot:";
-/// How an [`AdapterError`] for a peer's refusal with an unknown code starts.
-pub const PEER_ANSWERED: &str = "peer answered";
 /// Containers made on a peer so far by this process.
 static PEER_CONTAINERS: AtomicU32 = AtomicU32::new(0);
 
 fn peer_cannot(what: &str) -> AdapterError {
-    AdapterError(format!("{PEER_CANNOT} {what}"))
+    AdapterError::PeerCannot(what.to_string())
 }
 
 fn blob_name(blob: u8) -> String {
@@ -191,7 +190,7 @@ fn denied(response: &Response) -> Result<Outcome, AdapterError> {
     serde_json::from_value::<Denied>(Value::String(code.clone()))
         .map(|reason| Outcome::Denied { reason })
         .map_err(|_| {
-            AdapterError(format!(
+            AdapterError::Failed(format!(
                 "the service answered {} {code}, which the model has no name for",
                 response.status
             ))
@@ -444,7 +443,8 @@ impl StorageAdapter {
         transport: Transport,
     ) -> Result<StorageAdapter, AdapterError> {
         let _ = cfg;
-        let fail = |what: &str, e: &dyn std::fmt::Display| AdapterError(format!("{what}: {e}"));
+        let fail =
+            |what: &str, e: &dyn std::fmt::Display| AdapterError::Failed(format!("{what}: {e}"));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -486,10 +486,10 @@ impl StorageAdapter {
         };
         let primary = service
             .account_key(DEFAULT_ACCOUNT, auth::KeySlot::Primary)
-            .ok_or_else(|| AdapterError("the account has no primary key".into()))?;
+            .ok_or_else(|| AdapterError::Failed("the account has no primary key".into()))?;
         let secondary = service
             .account_key(DEFAULT_ACCOUNT, auth::KeySlot::Secondary)
-            .ok_or_else(|| AdapterError("the account has no secondary key".into()))?;
+            .ok_or_else(|| AdapterError::Failed("the account has no secondary key".into()))?;
         let mut adapter = StorageAdapter {
             runtime,
             service: Some(service),
@@ -529,7 +529,7 @@ impl StorageAdapter {
             .worker_threads(2)
             .enable_all()
             .build()
-            .map_err(|e| AdapterError(format!("cannot start a runtime: {e}")))?;
+            .map_err(|e| AdapterError::Failed(format!("cannot start a runtime: {e}")))?;
         let base_ms = real_now_ms() / 1000 * 1000;
         let serial = PEER_CONTAINERS.fetch_add(1, Ordering::SeqCst) + 1;
         let key = peer.key.clone();
@@ -672,8 +672,8 @@ impl StorageAdapter {
         let future = send(self.link.clone(), request, self.now_ms());
         self.runtime
             .block_on(async { tokio::time::timeout(STEP_TIMEOUT, future).await })
-            .map_err(|_| AdapterError("the service did not answer in time".into()))?
-            .map_err(AdapterError)
+            .map_err(|_| AdapterError::Failed("the service did not answer in time".into()))?
+            .map_err(AdapterError::Failed)
     }
 
     fn owner_key(&self) -> Held {
@@ -684,7 +684,7 @@ impl StorageAdapter {
         if success(&response) {
             Ok(response)
         } else {
-            Err(AdapterError(format!(
+            Err(AdapterError::Failed(format!(
                 "setting up, {what} failed: {} {}",
                 response.status,
                 response.error_code().unwrap_or_default()
@@ -765,7 +765,7 @@ impl StorageAdapter {
         self.service
             .as_ref()
             .and_then(|service| service.store(DEFAULT_ACCOUNT))
-            .ok_or_else(|| AdapterError("the account has no store".into()))
+            .ok_or_else(|| AdapterError::Failed("the account has no store".into()))
     }
 
     /// Sends a model write with the committer paused: `Accepted` once it is
@@ -777,7 +777,7 @@ impl StorageAdapter {
         snapshot_of: Option<u8>,
     ) -> Result<Outcome, AdapterError> {
         if self.in_flight.is_some() {
-            return Err(AdapterError("a write is already in flight".into()));
+            return Err(AdapterError::Failed("a write is already in flight".into()));
         }
         if self.peer.is_some() {
             // The peer applies the write before it answers: keep the answer
@@ -807,10 +807,10 @@ impl StorageAdapter {
                 let response = self
                     .runtime
                     .block_on(answer)
-                    .map_err(|e| AdapterError(format!("the request task failed: {e}")))?
-                    .map_err(AdapterError)?;
+                    .map_err(|e| AdapterError::Failed(format!("the request task failed: {e}")))?
+                    .map_err(AdapterError::Failed)?;
                 if success(&response) {
-                    return Err(AdapterError(format!(
+                    return Err(AdapterError::Failed(format!(
                         "a write was answered {} before it was committed",
                         response.status
                     )));
@@ -828,7 +828,7 @@ impl StorageAdapter {
             }
             if Instant::now() > deadline {
                 store.resume_commits();
-                return Err(AdapterError(
+                return Err(AdapterError::Failed(
                     "the write was neither queued nor answered".into(),
                 ));
             }
@@ -840,7 +840,7 @@ impl StorageAdapter {
         let flight = self
             .in_flight
             .take()
-            .ok_or_else(|| AdapterError("commit with no write in flight".into()))?;
+            .ok_or_else(|| AdapterError::Failed("commit with no write in flight".into()))?;
         let response = match flight.answer {
             Answer::Given(response) => {
                 if let Some(peer) = &self.peer {
@@ -853,9 +853,11 @@ impl StorageAdapter {
                 store.resume_commits();
                 self.runtime
                     .block_on(async { tokio::time::timeout(STEP_TIMEOUT, answer).await })
-                    .map_err(|_| AdapterError("the write was not acknowledged in time".into()))?
-                    .map_err(|e| AdapterError(format!("the request task failed: {e}")))?
-                    .map_err(AdapterError)?
+                    .map_err(|_| {
+                        AdapterError::Failed("the write was not acknowledged in time".into())
+                    })?
+                    .map_err(|e| AdapterError::Failed(format!("the request task failed: {e}")))?
+                    .map_err(AdapterError::Failed)?
             }
         };
         if !success(&response) {
@@ -1012,7 +1014,7 @@ impl StorageAdapter {
                     },
                 )
             })
-            .ok_or_else(|| AdapterError("the account lost its key".into()))?;
+            .ok_or_else(|| AdapterError::Failed("the account lost its key".into()))?;
         self.keys[index] = key;
         self.key_versions[index] += 1;
         Ok(Outcome::KeyRegenerated {
@@ -1065,7 +1067,7 @@ impl StorageAdapter {
         let lease = match op {
             LeaseOp::Acquire { duration, .. } => Lease::Leased {
                 id: answered_id
-                    .ok_or_else(|| AdapterError("acquire answered no lease id".into()))?,
+                    .ok_or_else(|| AdapterError::Failed("acquire answered no lease id".into()))?,
                 until: (duration == LeaseDuration::Fixed).then_some(self.clock),
             },
             LeaseOp::Renew { .. } | LeaseOp::Change { .. } => {
@@ -1081,14 +1083,15 @@ impl StorageAdapter {
                 let fixed = head.header("x-ms-lease-duration") == Some("fixed");
                 Lease::Leased {
                     id: answered_id
-                        .ok_or_else(|| AdapterError("the lease answer has no id".into()))?,
+                        .ok_or_else(|| AdapterError::Failed("the lease answer has no id".into()))?,
                     until: fixed.then_some(self.clock),
                 }
             }
             LeaseOp::Release { .. } => Lease::Available,
             LeaseOp::Break => Lease::Broken {
-                id: self.lease_ids[b]
-                    .ok_or_else(|| AdapterError("broke a lease the adapter never saw".into()))?,
+                id: self.lease_ids[b].ok_or_else(|| {
+                    AdapterError::Failed("broke a lease the adapter never saw".into())
+                })?,
             },
         };
         self.lease_ids[b] = match lease {
@@ -1128,9 +1131,12 @@ impl StorageAdapter {
         let version = response
             .header("x-ms-meta-version")
             .and_then(|v| v.parse().ok())
-            .ok_or_else(|| AdapterError("the blob has no version in its metadata".into()))?;
-        let bytes = bytes_tag(&response.body)
-            .ok_or_else(|| AdapterError("the blob's bytes are not a model blob's".into()))?;
+            .ok_or_else(|| {
+                AdapterError::Failed("the blob has no version in its metadata".into())
+            })?;
+        let bytes = bytes_tag(&response.body).ok_or_else(|| {
+            AdapterError::Failed("the blob's bytes are not a model blob's".into())
+        })?;
         Ok(Outcome::Blob { version, bytes })
     }
 
@@ -1183,7 +1189,7 @@ impl StorageAdapter {
 
     /// A refusal in model terms. A peer's refusal is also kept for the log,
     /// and one whose code the model has no name for says so in peer terms
-    /// ([`PEER_ANSWERED`]), with the code from the body if the header has none.
+    /// ([`AdapterError::PeerAnswered`]), with the code from the body if the header has none.
     fn refusal(&self, response: &Response) -> Result<Outcome, AdapterError> {
         let Some(peer) = &self.peer else {
             return denied(response);
@@ -1202,8 +1208,8 @@ impl StorageAdapter {
                     .and_then(|m| m.lines().next())
                     .map(|m| format!(" (\"{m}\")"))
                     .unwrap_or_default();
-                Err(AdapterError(format!(
-                    "{PEER_ANSWERED} {} {code}{message}, a code the model has no name for",
+                Err(AdapterError::PeerAnswered(format!(
+                    "{} {code}{message}, a code the model has no name for",
                     response.status
                 )))
             }
@@ -1338,13 +1344,15 @@ impl StorageAdapter {
                 let held = self
                     .clients
                     .get_mut(usize::from(client))
-                    .ok_or_else(|| AdapterError(format!("no client {client}")))?;
+                    .ok_or_else(|| AdapterError::Failed(format!("no client {client}")))?;
                 *held = Held::Key(key);
                 Ok(Outcome::Done)
             }
             Action::IssueSas { grant } => {
                 let Held::Key(key) = &self.clients[0] else {
-                    return Err(AdapterError("client 0 holds no key to sign with".into()));
+                    return Err(AdapterError::Failed(
+                        "client 0 holds no key to sign with".into(),
+                    ));
                 };
                 let builder = match grant {
                     SasGrant::ReadBlob => {
@@ -1366,14 +1374,15 @@ impl StorageAdapter {
                 let mut policies = self.policies;
                 *policies
                     .get_mut(usize::from(id))
-                    .ok_or_else(|| AdapterError(format!("no policy slot {id}")))? = Some(policy);
+                    .ok_or_else(|| AdapterError::Failed(format!("no policy slot {id}")))? =
+                    Some(policy);
                 self.put_acl(policies, self.public)
             }
             Action::RemovePolicy { id } => {
                 let mut policies = self.policies;
                 *policies
                     .get_mut(usize::from(id))
-                    .ok_or_else(|| AdapterError(format!("no policy slot {id}")))? = None;
+                    .ok_or_else(|| AdapterError::Failed(format!("no policy slot {id}")))? = None;
                 self.put_acl(policies, self.public)
             }
             Action::SetPublicAccess { level } => self.put_acl(self.policies, level),
@@ -1456,7 +1465,7 @@ impl StorageAdapter {
                     return self.refusal(&response);
                 }
                 let listing = parse_listing(&response.body)
-                    .ok_or_else(|| AdapterError("the listing is not readable".into()))?;
+                    .ok_or_else(|| AdapterError::Failed("the listing is not readable".into()))?;
                 let mut blobs: Vec<u8> = listing
                     .iter()
                     .filter(|entry| !entry.snapshot)
@@ -1467,7 +1476,9 @@ impl StorageAdapter {
             }
             Action::Replicate { .. } => {
                 if self.in_flight.is_none() {
-                    return Err(AdapterError("replicate with no write in flight".into()));
+                    return Err(AdapterError::Failed(
+                        "replicate with no write in flight".into(),
+                    ));
                 }
                 Ok(Outcome::Done)
             }
@@ -1477,9 +1488,9 @@ impl StorageAdapter {
                 Ok(Outcome::Done)
             }
             Action::Restart { replica } => {
-                self.store()?
-                    .restart(usize::from(replica))
-                    .map_err(|e| AdapterError(format!("replica {replica} did not restart: {e}")))?;
+                self.store()?.restart(usize::from(replica)).map_err(|e| {
+                    AdapterError::Failed(format!("replica {replica} did not restart: {e}"))
+                })?;
                 Ok(Outcome::Done)
             }
         }
@@ -1507,7 +1518,7 @@ impl StorageAdapter {
                     let request = self.acl_request(Some(&owner), &self.policies, self.public);
                     let response = self.call(request)?;
                     if !success(&response) {
-                        return Err(AdapterError(format!(
+                        return Err(AdapterError::Failed(format!(
                             "the peer refused the container ACL written again for the tick: {} {}",
                             response.status,
                             response.error_code().unwrap_or("(no error code)")
@@ -1533,13 +1544,15 @@ impl StorageAdapter {
                 let held = self
                     .clients
                     .get_mut(usize::from(client))
-                    .ok_or_else(|| AdapterError(format!("no client {client}")))?;
+                    .ok_or_else(|| AdapterError::Failed(format!("no client {client}")))?;
                 *held = Held::Key(key);
                 Ok(Outcome::Done)
             }
             Action::IssueSas { grant } => {
                 let Held::Key(key) = &self.clients[0] else {
-                    return Err(AdapterError("client 0 holds no key to sign with".into()));
+                    return Err(AdapterError::Failed(
+                        "client 0 holds no key to sign with".into(),
+                    ));
                 };
                 let held = match grant {
                     SasGrant::ReadBlob => Held::AdHocSas {
@@ -1663,8 +1676,8 @@ impl StorageAdapter {
         peer.step += 1;
         let (kind, observed) = match result {
             Ok(outcome) => ("outcome", format!("{outcome:?}")),
-            Err(e) if e.0.starts_with(PEER_CANNOT) => ("not-applicable", e.0.clone()),
-            Err(e) => ("error", e.0.clone()),
+            Err(e) if e.is_peer_limit() => ("not-applicable", e.to_string()),
+            Err(e) => ("error", e.to_string()),
         };
         let line = json!({
             "trace": peer.trace,
@@ -1733,6 +1746,91 @@ impl StorageAdapter {
             Err(_) => PublicAccess::Off,
         }
     }
+}
+
+/// The storage area (STO-1 to STO-9, GEO-1, and the storage service's side
+/// of DRV-1).
+pub struct StorageArea;
+
+impl Area for StorageArea {
+    fn name(&self) -> &'static str {
+        "storage"
+    }
+
+    fn properties(&self) -> Vec<(String, &'static str)> {
+        super::property_rows(&StorageConfig::default().into_model())
+    }
+
+    fn flaws(&self) -> Vec<FlawRow> {
+        super::flaw_rows::<StorageModel, _>(&Flaw::ALL, Flaw::name, Flaw::breaks, Flaw::description)
+    }
+
+    fn check(
+        &self,
+        flaw: Option<&str>,
+        deep: bool,
+        threads: usize,
+        progress: &mut dyn FnMut(usize),
+    ) -> Option<ModelReport> {
+        let flaw = match flaw {
+            None => None,
+            Some(name) => Some(Flaw::from_name(name)?),
+        };
+        let cfg = if deep {
+            StorageConfig::deep()
+        } else {
+            StorageConfig::default()
+        };
+        Some(super::check_model(
+            cfg.with_flaw(flaw).into_model(),
+            threads,
+            progress,
+        ))
+    }
+
+    fn explore(&self, flaw: Option<&str>, addr: SocketAddr) -> anyhow::Result<()> {
+        let flaw = super::find_flaw("storage", &Flaw::ALL, Flaw::name, flaw)?;
+        super::explore_model(StorageConfig::default().with_flaw(flaw).into_model(), addr)
+    }
+
+    fn traces(&self, progress: &mut dyn FnMut(String)) -> anyhow::Result<Vec<TraceFile>> {
+        Ok(super::render(&storage_traces(progress)?))
+    }
+
+    fn replay_file(
+        &self,
+        path: &Path,
+        transport: Transport,
+        bugs: BugSet,
+    ) -> anyhow::Result<ReplayReport> {
+        replay_storage_file(path, transport, bugs)
+    }
+
+    fn prepare_peer(&self, peer: &PeerEndpoint) -> anyhow::Result<()> {
+        PeerTarget::new(&peer.url, &peer.account, &peer.key_base64).map(|_| ())
+    }
+
+    fn replay_on_peer(&self, path: &Path, peer: &PeerEndpoint) -> anyhow::Result<ReplayReport> {
+        let target = PeerTarget::new(&peer.url, &peer.account, &peer.key_base64)?;
+        replay_storage_peer_file(path, &target)
+    }
+}
+
+/// Every storage trace: coverage, one counterexample per flaw, random walks
+/// (alternating between the two scenarios).
+pub fn storage_traces(
+    progress: &mut dyn FnMut(String),
+) -> anyhow::Result<Vec<(String, StorageModel, crate::Trace<StorageModel>)>> {
+    let flawed = Flaw::ALL
+        .into_iter()
+        .map(|flaw| {
+            (
+                flaw.to_string(),
+                StorageConfig::default().with_flaw(Some(flaw)).into_model(),
+            )
+        })
+        .collect();
+    super::model_traces(StorageConfig::default().into_model(), flawed, progress)
 }
 
 /// Replays a storage trace file against a fresh service with `bugs`.
@@ -1809,7 +1907,7 @@ pub fn replay_storage_peer_file(path: &Path, peer: &PeerTarget) -> anyhow::Resul
 /// container of its own (see the module documentation). A flaw trace whose
 /// flaw shows only in variables the peer cannot show, and that the peer
 /// otherwise follows to the end, is an [`AdapterError`] at the flaw's step
-/// saying so ([`PEER_CANNOT`]), not a flaw left unstopped.
+/// saying so ([`AdapterError::PeerCannot`]), not a flaw left unstopped.
 pub fn replay_storage_trace_on_peer(
     raw: &RawTrace<Action, Outcome>,
     peer: &PeerTarget,
