@@ -3,12 +3,13 @@
 //! any other principal's) client side to drive them.
 
 use super::agent::Agent;
-use super::auth::Identity;
 pub use super::error::ControlError;
+use super::hostile::{spawn_hostile_fa_server, HostileReply};
+use super::identity::Identity;
 use super::pki::{Credential, FabricPki, Fingerprint, FC_SERVER_NAME};
 use super::service::{
-    call, deliver_push, spawn_fa_server, spawn_fc_control_server, spawn_hostile_fa_server,
-    ServerHandle, ServerLimits, FA_SERVER_NAME,
+    call, deliver_push, spawn_fa_server, spawn_fc_control_server, ServerHandle, ServerLimits,
+    FA_SERVER_NAME,
 };
 use super::tls::{Refusal, ServerPolicy};
 use super::wire::{quote_untrusted, ControlRequest, ControlResponse, Request, Response};
@@ -90,15 +91,6 @@ pub enum Endpoint {
     FcSmapi,
     /// The FC's endpoint for administrators.
     FcAdmin,
-}
-
-/// What a compromised FA answers to a push.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum HostileReply {
-    /// A frame whose bytes are not a response.
-    Garbage,
-    /// An acknowledgement that names another host.
-    AckForHost(HostId),
 }
 
 /// A control plane running on 127.0.0.1.
@@ -234,7 +226,7 @@ impl RunningFabric {
     /// about it is [`Controller::accept_push_response`], with `host` as the
     /// authenticated peer.
     ///
-    /// [`Controller::accept_push_response`]: super::Controller::accept_push_response
+    /// [`Controller::accept_push_response`]: super::controller::Controller::accept_push_response
     pub async fn deliver_push(
         &self,
         host: HostId,

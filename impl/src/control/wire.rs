@@ -4,7 +4,7 @@
 //! Every byte read is untrusted: a length beyond [`MAX_FRAME_BYTES`] is an
 //! error before anything is allocated, and no input makes decoding panic.
 
-use super::auth::Identity;
+use super::identity::Identity;
 use crate::net::{HostId, InstanceLists};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
