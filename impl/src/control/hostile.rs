@@ -9,7 +9,7 @@ use super::error::ControlError;
 use super::identity::Identity;
 use super::pki::Credential;
 use super::service::{spawn_server, ServerHandle, ServerLimits, Service};
-use super::wire::{encode, Request, Response, WireError};
+use super::wire::{encode, AgentRequest, AgentResponse, WireError};
 use crate::bugs::BugSet;
 use crate::net::HostId;
 use rustls::pki_types::CertificateDer;
@@ -36,27 +36,27 @@ struct HostileAgent {
 const GARBAGE_FRAME: &[u8] = b"\x00\x00\x00\x0b\xff\x00 not JSON";
 
 impl Service for HostileAgent {
-    type Req = Request;
-    type Resp = Response;
+    type Req = AgentRequest;
+    type Resp = AgentResponse;
 
-    fn serve(&self, _peer: Identity, _request: Request) -> Response {
+    fn serve(&self, _peer: Identity, _request: AgentRequest) -> AgentResponse {
         match self.reply {
-            HostileReply::AckForHost(host) => Response::Applied {
+            HostileReply::AckForHost(host) => AgentResponse::Applied {
                 host,
                 version: self.version,
             },
             // Not what goes out: [`Service::reply`] sends `GARBAGE_FRAME` instead.
-            HostileReply::Garbage => Response::Error {
+            HostileReply::Garbage => AgentResponse::Error {
                 message: "garbage".into(),
             },
         }
     }
 
-    fn error(message: String) -> Response {
-        Response::Error { message }
+    fn error(message: String) -> AgentResponse {
+        AgentResponse::Error { message }
     }
 
-    fn reply(&self, peer: Identity, request: Request) -> Result<Vec<u8>, WireError> {
+    fn reply(&self, peer: Identity, request: AgentRequest) -> Result<Vec<u8>, WireError> {
         match self.reply {
             HostileReply::Garbage => Ok(GARBAGE_FRAME.to_vec()),
             HostileReply::AckForHost(_) => encode(&self.serve(peer, request)),
@@ -95,18 +95,18 @@ mod tests {
     #[test]
     fn garbage_is_a_whole_frame_that_is_not_a_response() {
         assert!(matches!(
-            decode::<Response>(GARBAGE_FRAME),
+            decode::<AgentResponse>(GARBAGE_FRAME),
             Err(WireError::Malformed(_))
         ));
         let ack = HostileAgent {
             reply: HostileReply::AckForHost(1),
             version: 4,
         }
-        .reply(Identity::Fc, Request::Ping)
+        .reply(Identity::Fc, AgentRequest::Ping)
         .expect("encodes");
         assert_eq!(
-            decode::<Response>(&ack).expect("a response"),
-            Response::Applied {
+            decode::<AgentResponse>(&ack).expect("a response"),
+            AgentResponse::Applied {
                 host: 1,
                 version: 4
             }

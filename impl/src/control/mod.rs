@@ -25,10 +25,12 @@ pub use agent::Agent;
 pub use auth::{authenticate_client, authenticate_fc_server, authenticate_server, ClientPolicy};
 pub use controller::{Controller, MoveError};
 pub use error::ControlError;
-pub use fabric::{Endpoint, FabricConfig, Principal, RunningFabric};
+pub use fabric::{ControlCaller, Endpoint, FabricConfig, RunningFabric};
 pub use hostile::HostileReply;
 pub use identity::Identity;
 pub use pki::{Credential, FabricPki, Fingerprint};
 pub use service::{ServerHandle, ServerLimits};
 pub use tls::{Refusal, RefusalLog, ServerPolicy, MAX_REFUSALS};
-pub use wire::{ControlRequest, ControlResponse, Request, Response, WireError, MAX_FRAME_BYTES};
+pub use wire::{
+    AgentRequest, AgentResponse, ControlRequest, ControlResponse, WireError, MAX_FRAME_BYTES,
+};

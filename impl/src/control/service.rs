@@ -12,7 +12,8 @@ use super::identity::Identity;
 use super::pki::{Credential, Fingerprint};
 use super::tls::{client_config, server_config, RefusalLog, ServerPolicy};
 use super::wire::{
-    encode, read_frame, write_frame, ControlRequest, ControlResponse, Request, Response, WireError,
+    encode, read_frame, write_frame, AgentRequest, AgentResponse, ControlRequest, ControlResponse,
+    WireError,
 };
 use crate::bugs::BugSet;
 use crate::net::{Denied, InstanceLists};
@@ -70,15 +71,15 @@ pub(super) trait Service: Send + Sync + 'static {
 }
 
 impl Service for Agent {
-    type Req = Request;
-    type Resp = Response;
+    type Req = AgentRequest;
+    type Resp = AgentResponse;
 
-    fn serve(&self, _peer: Identity, request: Request) -> Response {
+    fn serve(&self, _peer: Identity, request: AgentRequest) -> AgentResponse {
         self.handle(request)
     }
 
-    fn error(message: String) -> Response {
-        Response::Error { message }
+    fn error(message: String) -> AgentResponse {
+        AgentResponse::Error { message }
     }
 }
 
@@ -387,8 +388,8 @@ pub async fn deliver_push(
     credential: &Credential,
     lists: &InstanceLists,
     timeout_ms: u64,
-) -> Result<Response, ControlError> {
-    let request = Request::PushLists(lists.clone());
+) -> Result<AgentResponse, ControlError> {
+    let request = AgentRequest::PushLists(lists.clone());
     let server = ServerPolicy::Pinned(*fa_fingerprint);
     // claim: NET-15 (the answer is read within the frame bound and the call's timeout; decoding fails with a typed error)
     call(
