@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use fabric_impl::bugs::BugSet;
 use fabric_impl::control::{
-    ControlError, Controller, Endpoint, FabricConfig, HostileReply, Principal, RunningFabric,
+    ControlCaller, ControlError, Controller, Endpoint, FabricConfig, HostileReply, RunningFabric,
 };
 use fabric_impl::net::InstanceLists;
 use fabric_impl::net::{
@@ -456,18 +456,22 @@ pub fn network() -> Result<i32> {
     let attempts = [
         (
             "the FC commands the FA on host 0",
-            Principal::Fc,
+            ControlCaller::Fc,
             Endpoint::Fa(0),
         ),
         (
             "a rogue host commands the FA on host 0",
-            Principal::Rogue,
+            ControlCaller::Rogue,
             Endpoint::Fa(0),
         ),
-        ("SMAPI calls the FC", Principal::Smapi, Endpoint::FcSmapi),
+        (
+            "SMAPI calls the FC",
+            ControlCaller::Smapi,
+            Endpoint::FcSmapi,
+        ),
         (
             "SMAPI calls the FC's admin service",
-            Principal::Smapi,
+            ControlCaller::Smapi,
             Endpoint::FcAdmin,
         ),
     ];

@@ -1,7 +1,7 @@
 //! The Fabric Agent as an IO-free request handler: it programs its host's
 //! filters from what the FC sends and answers. It never initiates anything.
 
-use super::wire::{Request, Response};
+use super::wire::{AgentRequest, AgentResponse};
 use crate::bugs::BugSet;
 use crate::net::{HostId, SharedFilters};
 
@@ -27,9 +27,9 @@ impl Agent {
     }
 
     /// Serves one request from the (already authenticated) FC.
-    pub fn handle(&self, request: Request) -> Response {
+    pub fn handle(&self, request: AgentRequest) -> AgentResponse {
         match request {
-            Request::PushLists(lists) => {
+            AgentRequest::PushLists(lists) => {
                 // A panic while a writer held the lock cannot leave the filters
                 // half-replaced (`apply` assigns whole maps), so recover the guard.
                 let mut filters = self
@@ -45,12 +45,12 @@ impl Agent {
                     "FA applied instance lists"
                 );
                 // The version actually in force: the FC compares it with what it pushed.
-                Response::Applied {
+                AgentResponse::Applied {
                     host: self.host,
                     version: filters.version,
                 }
             }
-            Request::Ping => Response::Pong,
+            AgentRequest::Ping => AgentResponse::Pong,
         }
     }
 }
@@ -73,8 +73,8 @@ mod tests {
             apps: BTreeMap::from([(1, BTreeSet::from([ip]))]),
         };
         assert_eq!(
-            agent.handle(Request::PushLists(lists)),
-            Response::Applied {
+            agent.handle(AgentRequest::PushLists(lists)),
+            AgentResponse::Applied {
                 host: 2,
                 version: 3
             }
@@ -86,13 +86,13 @@ mod tests {
             apps: BTreeMap::new(),
         };
         assert_eq!(
-            agent.handle(Request::PushLists(old)),
-            Response::Applied {
+            agent.handle(AgentRequest::PushLists(old)),
+            AgentResponse::Applied {
                 host: 2,
                 version: 3
             }
         );
         assert!(filters.lock().expect("not poisoned").allows(1, ip));
-        assert_eq!(agent.handle(Request::Ping), Response::Pong);
+        assert_eq!(agent.handle(AgentRequest::Ping), AgentResponse::Pong);
     }
 }

@@ -1,45 +1,20 @@
 //! Who may talk to whom on the control plane, as pure functions.
 //!
-//! The TLS verifiers in [`super::tls`] only call these; the clock comes in as
+//! The TLS verifiers (`tls`) only call these; the clock comes in as
 //! an argument, so the same decisions can be replayed in process.
 
+use super::identity::Identity;
 use super::pki::Fingerprint;
 use crate::bugs::{BugSet, SeededBug};
-use crate::net::{Denied, HostId};
+use crate::net::Denied;
 use rustls::client::danger::ServerCertVerifier;
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::WebPkiClientVerifier;
 use rustls::RootCertStore;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::{Arc, OnceLock};
-
-/// Who a peer was authenticated as.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Identity {
-    /// The Fabric Controller (certificate chained to the fabric root).
-    Fc,
-    /// The service management API.
-    Smapi,
-    /// An administrator.
-    Admin,
-    /// The Fabric Agent of a host.
-    Fa(HostId),
-}
-
-impl fmt::Display for Identity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Identity::Fc => f.write_str("FC"),
-            Identity::Smapi => f.write_str("SMAPI"),
-            Identity::Admin => f.write_str("admin"),
-            Identity::Fa(h) => write!(f, "FA of host {h}"),
-        }
-    }
-}
 
 /// How a server decides which client certificates it accepts.
 #[derive(Clone, Debug, PartialEq, Eq)]

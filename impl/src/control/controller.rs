@@ -3,7 +3,7 @@
 //! be pushed to which FA.
 
 use super::error::ControlError;
-use super::wire::{quote_untrusted, Response};
+use super::wire::{quote_untrusted, AgentResponse};
 use crate::bugs::{BugSet, SeededBug};
 use crate::net::{HostId, InstanceId, InstanceLists, Topology};
 use serde::{Deserialize, Serialize};
@@ -164,7 +164,7 @@ impl Controller {
     /// The FC's handling of an FA's answer to a push of `pushed` to `peer`
     /// (the host whose pinned certificate the TLS connection authenticated).
     ///
-    /// Only `Response::Applied { host, version }` with `host == peer` and
+    /// Only `AgentResponse::Applied { host, version }` with `host == peer` and
     /// `version == pushed.version` counts: it is recorded with
     /// [`Controller::acknowledge`]`(peer, version)` and `Ok(version)` is
     /// returned. Anything else (another host named, another version, `Pong`,
@@ -178,12 +178,12 @@ impl Controller {
         &mut self,
         peer: HostId,
         pushed: &InstanceLists,
-        response: &Response,
+        response: &AgentResponse,
         bugs: BugSet,
     ) -> Result<u64, ControlError> {
         // claim: NET-15 (an FA's answer is untrusted: it counts only as the authenticated peer's acknowledgement of exactly the version pushed)
         match *response {
-            Response::Applied { host, version } if version == pushed.version => {
+            AgentResponse::Applied { host, version } if version == pushed.version => {
                 if host == peer {
                     self.acknowledge(peer, version);
                     Ok(version)
@@ -197,14 +197,14 @@ impl Controller {
                     )))
                 }
             }
-            Response::Applied { host, version } => Err(ControlError::UntrustedResponse(format!(
+            AgentResponse::Applied { host, version } => Err(ControlError::UntrustedResponse(format!(
                 "the FA of host {peer} reported version {version} (for host {host}) for a push of version {}",
                 pushed.version
             ))),
-            Response::Pong => Err(ControlError::UntrustedResponse(format!(
+            AgentResponse::Pong => Err(ControlError::UntrustedResponse(format!(
                 "the FA of host {peer} answered a push with Pong"
             ))),
-            Response::Error { ref message } => Err(ControlError::UntrustedResponse(format!(
+            AgentResponse::Error { ref message } => Err(ControlError::UntrustedResponse(format!(
                 "the FA of host {peer} reported an error: {}",
                 quote_untrusted(message)
             ))),
@@ -279,7 +279,7 @@ mod tests {
     #[test]
     fn honest_answer_is_acknowledged() {
         let (mut fc, push) = pushed_to_host_0();
-        let honest = Response::Applied {
+        let honest = AgentResponse::Applied {
             host: 0,
             version: push.version,
         };
@@ -291,7 +291,7 @@ mod tests {
         // Host 1 has not applied it yet: the freed DIP still waits.
         assert_eq!(fc.quarantined().count(), 1);
         let push1 = fc.take_push(1).expect("push owed");
-        let honest1 = Response::Applied {
+        let honest1 = AgentResponse::Applied {
             host: 1,
             version: push1.version,
         };
@@ -306,30 +306,30 @@ mod tests {
         let v = push.version;
         for answer in [
             // Another host named: its record must not change.
-            Response::Applied {
+            AgentResponse::Applied {
                 host: 1,
                 version: v,
             },
             // A host that does not exist.
-            Response::Applied {
+            AgentResponse::Applied {
                 host: HostId::MAX,
                 version: v,
             },
             // Another version, newer or older.
-            Response::Applied {
+            AgentResponse::Applied {
                 host: 0,
                 version: v + 1,
             },
-            Response::Applied {
+            AgentResponse::Applied {
                 host: 0,
                 version: v - 1,
             },
-            Response::Applied {
+            AgentResponse::Applied {
                 host: 0,
                 version: u64::MAX,
             },
-            Response::Pong,
-            Response::Error {
+            AgentResponse::Pong,
+            AgentResponse::Error {
                 message: "\nERROR forged log line".repeat(1000),
             },
         ] {
@@ -356,7 +356,7 @@ mod tests {
     fn seeded_bug_believes_the_host_named_in_the_answer() {
         let (mut fc, push) = pushed_to_host_0();
         let bugs = BugSet::only(SeededBug::FcTrustsResponseHost);
-        let lie = Response::Applied {
+        let lie = AgentResponse::Applied {
             host: 1,
             version: push.version,
         };
@@ -371,7 +371,7 @@ mod tests {
         );
         // Host 1 counts as having applied the lists it never got: once host 0
         // really applies them, the freed DIP is released too early.
-        let honest = Response::Applied {
+        let honest = AgentResponse::Applied {
             host: 0,
             version: push.version,
         };
@@ -380,7 +380,7 @@ mod tests {
         assert_eq!(fc.quarantined().count(), 0);
         assert_eq!(fc.pending_hosts().collect::<Vec<_>>(), vec![1]);
         // A wrong version is still refused.
-        let stale = Response::Applied {
+        let stale = AgentResponse::Applied {
             host: 1,
             version: push.version + 1,
         };

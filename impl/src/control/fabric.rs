@@ -3,15 +3,16 @@
 //! any other principal's) client side to drive them.
 
 use super::agent::Agent;
-use super::auth::Identity;
 pub use super::error::ControlError;
+use super::hostile::{spawn_hostile_fa_server, HostileReply};
+use super::identity::Identity;
 use super::pki::{Credential, FabricPki, Fingerprint, FC_SERVER_NAME};
 use super::service::{
-    call, deliver_push, spawn_fa_server, spawn_fc_control_server, spawn_hostile_fa_server,
-    ServerHandle, ServerLimits, FA_SERVER_NAME,
+    call, deliver_push, spawn_fa_server, spawn_fc_control_server, ServerHandle, ServerLimits,
+    FA_SERVER_NAME,
 };
 use super::tls::{Refusal, ServerPolicy};
-use super::wire::{quote_untrusted, ControlRequest, ControlResponse, Request, Response};
+use super::wire::{quote_untrusted, AgentRequest, AgentResponse, ControlRequest, ControlResponse};
 use crate::bugs::BugSet;
 use crate::net::{HostId, InstanceLists, SharedFilters, Topology};
 use serde::{Deserialize, Serialize};
@@ -50,7 +51,7 @@ impl FabricConfig {
 
 /// Who is calling: whose credential a client presents.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Principal {
+pub enum ControlCaller {
     /// The FC (certificate chained to the fabric root).
     Fc,
     /// SMAPI (self-signed, pinned at the FC's SMAPI endpoint).
@@ -61,22 +62,22 @@ pub enum Principal {
     Rogue,
 }
 
-impl Principal {
+impl ControlCaller {
     /// Every principal.
-    pub const ALL: [Principal; 4] = [
-        Principal::Fc,
-        Principal::Smapi,
-        Principal::Admin,
-        Principal::Rogue,
+    pub const ALL: [ControlCaller; 4] = [
+        ControlCaller::Fc,
+        ControlCaller::Smapi,
+        ControlCaller::Admin,
+        ControlCaller::Rogue,
     ];
 
     /// Who a server should authenticate it as; a rogue is nobody.
     pub fn identity(self) -> Option<Identity> {
         match self {
-            Principal::Fc => Some(Identity::Fc),
-            Principal::Smapi => Some(Identity::Smapi),
-            Principal::Admin => Some(Identity::Admin),
-            Principal::Rogue => None,
+            ControlCaller::Fc => Some(Identity::Fc),
+            ControlCaller::Smapi => Some(Identity::Smapi),
+            ControlCaller::Admin => Some(Identity::Admin),
+            ControlCaller::Rogue => None,
         }
     }
 }
@@ -90,15 +91,6 @@ pub enum Endpoint {
     FcSmapi,
     /// The FC's endpoint for administrators.
     FcAdmin,
-}
-
-/// What a compromised FA answers to a push.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum HostileReply {
-    /// A frame whose bytes are not a response.
-    Garbage,
-    /// An acknowledgement that names another host.
-    AckForHost(HostId),
 }
 
 /// A control plane running on 127.0.0.1.
@@ -165,12 +157,12 @@ impl RunningFabric {
         &self.pki
     }
 
-    fn credential(&self, principal: Principal) -> &Credential {
+    fn credential(&self, principal: ControlCaller) -> &Credential {
         match principal {
-            Principal::Fc => self.pki.fc(),
-            Principal::Smapi => self.pki.smapi(),
-            Principal::Admin => self.pki.admin(),
-            Principal::Rogue => self.pki.rogue(),
+            ControlCaller::Fc => self.pki.fc(),
+            ControlCaller::Smapi => self.pki.smapi(),
+            ControlCaller::Admin => self.pki.admin(),
+            ControlCaller::Rogue => self.pki.rogue(),
         }
     }
 
@@ -234,12 +226,12 @@ impl RunningFabric {
     /// about it is [`Controller::accept_push_response`], with `host` as the
     /// authenticated peer.
     ///
-    /// [`Controller::accept_push_response`]: super::Controller::accept_push_response
+    /// [`Controller::accept_push_response`]: super::controller::Controller::accept_push_response
     pub async fn deliver_push(
         &self,
         host: HostId,
         lists: &InstanceLists,
-    ) -> Result<Response, ControlError> {
+    ) -> Result<AgentResponse, ControlError> {
         let server = self.server(Endpoint::Fa(host))?;
         let fa = self.pki.fa(host).ok_or(ControlError::NoSuchHost(host))?;
         let fc = self.pki.fc();
@@ -264,7 +256,7 @@ impl RunningFabric {
     /// root. It reads the push and answers with `reply`: for
     /// [`HostileReply::Garbage`] a frame whose body is not JSON (a typed
     /// [`ControlError::Wire`] here), for [`HostileReply::AckForHost`]`(g)`
-    /// `Response::Applied { host: g, version: lists.version }`. The FC dials
+    /// `AgentResponse::Applied { host: g, version: lists.version }`. The FC dials
     /// it exactly as [`RunningFabric::deliver_push`] dials the real FA,
     /// within the configured timeout; the one-off server is shut down before
     /// this returns. Host `host`'s real FA is not touched.
@@ -273,7 +265,7 @@ impl RunningFabric {
         host: HostId,
         lists: &InstanceLists,
         reply: HostileReply,
-    ) -> Result<Response, ControlError> {
+    ) -> Result<AgentResponse, ControlError> {
         let fa = self.pki.fa(host).ok_or(ControlError::NoSuchHost(host))?;
         let server = spawn_hostile_fa_server(
             reply,
@@ -306,7 +298,7 @@ impl RunningFabric {
     /// the server recorded.
     pub async fn send_control(
         &self,
-        principal: Principal,
+        principal: ControlCaller,
         endpoint: Endpoint,
     ) -> Result<(), ControlError> {
         let server = self.server(endpoint)?;
@@ -317,17 +309,17 @@ impl RunningFabric {
             Endpoint::Fa(host) => {
                 let fa = self.pki.fa(host).ok_or(ControlError::NoSuchHost(host))?;
                 let policy = ServerPolicy::Pinned(fa.fingerprint());
-                let response: Result<Response, _> = call(
+                let response: Result<AgentResponse, _> = call(
                     server.addr(),
                     policy,
                     FA_SERVER_NAME,
                     credential,
-                    &Request::Ping,
+                    &AgentRequest::Ping,
                     timeout_ms,
                 )
                 .await;
                 response.and_then(|r| match r {
-                    Response::Pong => Ok(()),
+                    AgentResponse::Pong => Ok(()),
                     other => Err(unexpected(&other)),
                 })
             }

@@ -6,13 +6,14 @@
 //! whole of every client call.
 
 use super::agent::Agent;
-use super::auth::{authenticate_client, ClientPolicy, Identity};
+use super::auth::{authenticate_client, ClientPolicy};
 use super::error::ControlError;
-use super::fabric::HostileReply;
+use super::identity::Identity;
 use super::pki::{Credential, Fingerprint};
 use super::tls::{client_config, server_config, RefusalLog, ServerPolicy};
 use super::wire::{
-    encode, read_frame, write_frame, ControlRequest, ControlResponse, Request, Response, WireError,
+    encode, read_frame, write_frame, AgentRequest, AgentResponse, ControlRequest, ControlResponse,
+    WireError,
 };
 use crate::bugs::BugSet;
 use crate::net::{Denied, InstanceLists};
@@ -55,7 +56,7 @@ impl Default for ServerLimits {
 }
 
 /// A request/response service behind a TLS server.
-trait Service: Send + Sync + 'static {
+pub(super) trait Service: Send + Sync + 'static {
     type Req: DeserializeOwned + Send;
     type Resp: Serialize + Send + Sync;
     /// Serves one request from a peer authenticated as `peer`.
@@ -70,55 +71,15 @@ trait Service: Send + Sync + 'static {
 }
 
 impl Service for Agent {
-    type Req = Request;
-    type Resp = Response;
+    type Req = AgentRequest;
+    type Resp = AgentResponse;
 
-    fn serve(&self, _peer: Identity, request: Request) -> Response {
+    fn serve(&self, _peer: Identity, request: AgentRequest) -> AgentResponse {
         self.handle(request)
     }
 
-    fn error(message: String) -> Response {
-        Response::Error { message }
-    }
-}
-
-/// A compromised FA: it holds its host's real credential (so the FC's pin
-/// matches) and answers every request with `reply`, touching no filters.
-struct HostileAgent {
-    reply: HostileReply,
-    /// The version the FA claims to have applied.
-    version: u64,
-}
-
-/// A whole frame (the length prefix says 11 bytes) whose body is not JSON.
-const GARBAGE_FRAME: &[u8] = b"\x00\x00\x00\x0b\xff\x00 not JSON";
-
-impl Service for HostileAgent {
-    type Req = Request;
-    type Resp = Response;
-
-    fn serve(&self, _peer: Identity, _request: Request) -> Response {
-        match self.reply {
-            HostileReply::AckForHost(host) => Response::Applied {
-                host,
-                version: self.version,
-            },
-            // Not what goes out: [`Service::reply`] sends `GARBAGE_FRAME` instead.
-            HostileReply::Garbage => Response::Error {
-                message: "garbage".into(),
-            },
-        }
-    }
-
-    fn error(message: String) -> Response {
-        Response::Error { message }
-    }
-
-    fn reply(&self, peer: Identity, request: Request) -> Result<Vec<u8>, WireError> {
-        match self.reply {
-            HostileReply::Garbage => Ok(GARBAGE_FRAME.to_vec()),
-            HostileReply::AckForHost(_) => encode(&self.serve(peer, request)),
-        }
+    fn error(message: String) -> AgentResponse {
+        AgentResponse::Error { message }
     }
 }
 
@@ -204,28 +165,6 @@ pub async fn spawn_fa_server(
     .await
 }
 
-/// Starts a compromised FA's TLS server: like [`spawn_fa_server`], it
-/// presents `credential` (a host's real FA credential) and accepts only
-/// clients chained to `root`, but it answers every request with `reply`
-/// (claiming `version` where the reply names one) and programs nothing.
-pub(crate) async fn spawn_hostile_fa_server(
-    reply: HostileReply,
-    version: u64,
-    credential: &Credential,
-    root: CertificateDer<'static>,
-    bugs: BugSet,
-    limits: ServerLimits,
-) -> Result<ServerHandle, ControlError> {
-    spawn_server(
-        HostileAgent { reply, version },
-        credential,
-        ClientPolicy::ChainedToRoot { root },
-        bugs,
-        limits,
-    )
-    .await
-}
-
 /// Starts one of the FC's TLS servers for SMAPI or administrators: it
 /// presents `credential` (the FC's) and accepts only the pinned client
 /// certificates.
@@ -240,7 +179,7 @@ pub async fn spawn_fc_control_server(
     spawn_server(ControlDesk, credential, policy, BugSet::NONE, limits).await
 }
 
-async fn spawn_server<S: Service>(
+pub(super) async fn spawn_server<S: Service>(
     service: S,
     credential: &Credential,
     policy: ClientPolicy,
@@ -442,15 +381,15 @@ async fn exchange<T: AsyncRead + AsyncWrite + Unpin, Req: Serialize, Resp: Deser
 /// is worth. Bytes that are not a bounded, well-formed response frame are a
 /// typed error, never a panic.
 ///
-/// [`Controller::accept_push_response`]: super::Controller::accept_push_response
+/// [`Controller::accept_push_response`]: super::controller::Controller::accept_push_response
 pub async fn deliver_push(
     fa_addr: SocketAddr,
     fa_fingerprint: &Fingerprint,
     credential: &Credential,
     lists: &InstanceLists,
     timeout_ms: u64,
-) -> Result<Response, ControlError> {
-    let request = Request::PushLists(lists.clone());
+) -> Result<AgentResponse, ControlError> {
+    let request = AgentRequest::PushLists(lists.clone());
     let server = ServerPolicy::Pinned(*fa_fingerprint);
     // claim: NET-15 (the answer is read within the frame bound and the call's timeout; decoding fails with a typed error)
     call(
@@ -462,31 +401,4 @@ pub async fn deliver_push(
         timeout_ms,
     )
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::control::wire::decode;
-
-    #[test]
-    fn garbage_is_a_whole_frame_that_is_not_a_response() {
-        assert!(matches!(
-            decode::<Response>(GARBAGE_FRAME),
-            Err(WireError::Malformed(_))
-        ));
-        let ack = HostileAgent {
-            reply: HostileReply::AckForHost(1),
-            version: 4,
-        }
-        .reply(Identity::Fc, Request::Ping)
-        .expect("encodes");
-        assert_eq!(
-            decode::<Response>(&ack).expect("a response"),
-            Response::Applied {
-                host: 1,
-                version: 4
-            }
-        );
-    }
 }

@@ -4,7 +4,7 @@
 //! Every byte read is untrusted: a length beyond [`MAX_FRAME_BYTES`] is an
 //! error before anything is allocated, and no input makes decoding panic.
 
-use super::auth::Identity;
+use super::identity::Identity;
 use crate::net::{HostId, InstanceLists};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,7 @@ const PREFIX_BYTES: usize = 4;
 
 /// What the FC asks an FA.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Request {
+pub enum AgentRequest {
     /// Replace the host's allow lists with these.
     PushLists(InstanceLists),
     /// Are you there?
@@ -28,7 +28,7 @@ pub enum Request {
 
 /// What an FA answers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Response {
+pub enum AgentResponse {
     /// The lists are applied; `host`'s filters are now at `version`.
     Applied {
         /// The host whose FA answers, as the FA claims. The FC trusts only
@@ -37,7 +37,7 @@ pub enum Response {
         /// The version of the host's filters after the push.
         version: u64,
     },
-    /// Answer to [`Request::Ping`].
+    /// Answer to [`AgentRequest::Ping`].
     Pong,
     /// The request could not be served.
     Error {
@@ -229,9 +229,9 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let req = Request::PushLists(lists());
+        let req = AgentRequest::PushLists(lists());
         assert_eq!(
-            decode::<Request>(&encode(&req).expect("encode")).expect("decode"),
+            decode::<AgentRequest>(&encode(&req).expect("encode")).expect("decode"),
             req
         );
         let resp = ControlResponse::Accepted {
@@ -245,11 +245,11 @@ mod tests {
 
     #[test]
     fn hostile_input_is_an_error() {
-        let frame = encode(&Request::Ping).expect("encode");
+        let frame = encode(&AgentRequest::Ping).expect("encode");
         for cut in 0..frame.len() {
             assert!(
                 matches!(
-                    decode::<Request>(&frame[..cut]),
+                    decode::<AgentRequest>(&frame[..cut]),
                     Err(WireError::Truncated { .. })
                 ),
                 "cut at {cut}"
@@ -258,11 +258,11 @@ mod tests {
         let mut long = frame.clone();
         long.push(b' ');
         assert!(matches!(
-            decode::<Request>(&long),
+            decode::<AgentRequest>(&long),
             Err(WireError::Trailing(1))
         ));
         assert!(matches!(
-            decode::<Request>(&[0xff, 0xff, 0xff, 0xff]),
+            decode::<AgentRequest>(&[0xff, 0xff, 0xff, 0xff]),
             Err(WireError::TooLarge {
                 len: 0xffff_ffff,
                 ..
@@ -271,20 +271,20 @@ mod tests {
         let mut wrong = 4u32.to_be_bytes().to_vec();
         wrong.extend_from_slice(b"\"x\"}");
         assert!(matches!(
-            decode::<Request>(&wrong),
+            decode::<AgentRequest>(&wrong),
             Err(WireError::Malformed(_))
         ));
         // A well-formed frame of the wrong message type.
-        let pong = encode(&Response::Pong).expect("encode");
+        let pong = encode(&AgentResponse::Pong).expect("encode");
         assert!(matches!(
-            decode::<Request>(&pong),
+            decode::<AgentRequest>(&pong),
             Err(WireError::Malformed(_))
         ));
     }
 
     #[test]
     fn oversized_messages_are_not_sent() {
-        let big = Response::Error {
+        let big = AgentResponse::Error {
             message: "x".repeat(MAX_FRAME_BYTES),
         };
         assert!(matches!(encode(&big), Err(WireError::TooLarge { .. })));
@@ -292,30 +292,30 @@ mod tests {
 
     #[tokio::test]
     async fn stream_reads() {
-        let frame = encode(&Request::Ping).expect("encode");
+        let frame = encode(&AgentRequest::Ping).expect("encode");
         let mut two = frame.clone();
         two.extend_from_slice(&frame);
         let mut r = two.as_slice();
         assert_eq!(
-            read_frame::<_, Request>(&mut r).await.expect("first"),
-            Request::Ping
+            read_frame::<_, AgentRequest>(&mut r).await.expect("first"),
+            AgentRequest::Ping
         );
         assert_eq!(
-            read_frame::<_, Request>(&mut r).await.expect("second"),
-            Request::Ping
+            read_frame::<_, AgentRequest>(&mut r).await.expect("second"),
+            AgentRequest::Ping
         );
         assert!(matches!(
-            read_frame::<_, Request>(&mut r).await,
+            read_frame::<_, AgentRequest>(&mut r).await,
             Err(WireError::Closed)
         ));
         let mut cut = &frame[..frame.len() - 1];
         assert!(matches!(
-            read_frame::<_, Request>(&mut cut).await,
+            read_frame::<_, AgentRequest>(&mut cut).await,
             Err(WireError::Truncated { .. })
         ));
         let mut huge: &[u8] = &[0x7f, 0xff, 0xff, 0xff, b'{'];
         assert!(matches!(
-            read_frame::<_, Request>(&mut huge).await,
+            read_frame::<_, AgentRequest>(&mut huge).await,
             Err(WireError::TooLarge { .. })
         ));
     }

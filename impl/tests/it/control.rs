@@ -4,10 +4,12 @@
 use fabric_impl::bugs::BugSet;
 use fabric_impl::control::service::{self, ServerLimits};
 use fabric_impl::control::tls::{client_config, server_config, RefusalLog, ServerPolicy};
-use fabric_impl::control::wire::{self, read_frame, Request, Response, WireError, MAX_FRAME_BYTES};
+use fabric_impl::control::wire::{
+    self, read_frame, AgentRequest, AgentResponse, WireError, MAX_FRAME_BYTES,
+};
 use fabric_impl::control::{
-    ClientPolicy, ControlError, Controller, Endpoint, FabricConfig, FabricPki, HostileReply,
-    Principal, RunningFabric,
+    ClientPolicy, ControlCaller, ControlError, Controller, Endpoint, FabricConfig, FabricPki,
+    HostileReply, RunningFabric,
 };
 use fabric_impl::net::{Denied, HostFilters, InstanceLists, SharedFilters, Topology};
 use std::collections::{BTreeMap, BTreeSet};
@@ -64,7 +66,7 @@ async fn fc_push_over_mutual_tls_reprograms_the_host() {
             .deliver_push(0, &lists(1, &[a, b]))
             .await
             .expect("push 1"),
-        Response::Applied {
+        AgentResponse::Applied {
             host: 0,
             version: 1
         }
@@ -80,7 +82,7 @@ async fn fc_push_over_mutual_tls_reprograms_the_host() {
             .deliver_push(0, &lists(2, &[a]))
             .await
             .expect("push 2"),
-        Response::Applied {
+        AgentResponse::Applied {
             host: 0,
             version: 2
         }
@@ -100,16 +102,16 @@ async fn legitimate_principals_are_accepted() {
     let (fabric, _) = start().await;
     for host in 0..HOSTS {
         fabric
-            .send_control(Principal::Fc, Endpoint::Fa(host))
+            .send_control(ControlCaller::Fc, Endpoint::Fa(host))
             .await
             .expect("FC reaches every FA");
     }
     fabric
-        .send_control(Principal::Smapi, Endpoint::FcSmapi)
+        .send_control(ControlCaller::Smapi, Endpoint::FcSmapi)
         .await
         .expect("SMAPI reaches the FC's SMAPI endpoint");
     fabric
-        .send_control(Principal::Admin, Endpoint::FcAdmin)
+        .send_control(ControlCaller::Admin, Endpoint::FcAdmin)
         .await
         .expect("admin reaches the FC's admin endpoint");
     for e in [
@@ -126,7 +128,11 @@ async fn legitimate_principals_are_accepted() {
 #[tokio::test]
 async fn fa_refuses_clients_not_chained_to_the_root() {
     let (fabric, filters) = start().await;
-    for who in [Principal::Rogue, Principal::Smapi, Principal::Admin] {
+    for who in [
+        ControlCaller::Rogue,
+        ControlCaller::Smapi,
+        ControlCaller::Admin,
+    ] {
         let result = fabric.send_control(who, Endpoint::Fa(0)).await;
         assert!(
             matches!(
@@ -145,7 +151,7 @@ async fn fa_refuses_clients_not_chained_to_the_root() {
     // The refused connections changed nothing, and the FC still gets through.
     assert_eq!(snapshot(&filters[0]), HostFilters::default());
     fabric
-        .send_control(Principal::Fc, Endpoint::Fa(0))
+        .send_control(ControlCaller::Fc, Endpoint::Fa(0))
         .await
         .expect("FC still accepted");
     fabric.shutdown().await;
@@ -155,11 +161,11 @@ async fn fa_refuses_clients_not_chained_to_the_root() {
 async fn fc_endpoints_accept_only_their_pinned_certificate() {
     let (fabric, _) = start().await;
     let cases = [
-        (Principal::Smapi, Endpoint::FcAdmin),
-        (Principal::Admin, Endpoint::FcSmapi),
-        (Principal::Rogue, Endpoint::FcSmapi),
-        (Principal::Rogue, Endpoint::FcAdmin),
-        (Principal::Fc, Endpoint::FcSmapi),
+        (ControlCaller::Smapi, Endpoint::FcAdmin),
+        (ControlCaller::Admin, Endpoint::FcSmapi),
+        (ControlCaller::Rogue, Endpoint::FcSmapi),
+        (ControlCaller::Rogue, Endpoint::FcAdmin),
+        (ControlCaller::Fc, Endpoint::FcSmapi),
     ];
     for (who, endpoint) in cases {
         let result = fabric.send_control(who, endpoint).await;
@@ -210,7 +216,7 @@ async fn endpoints_and_fingerprints_are_listed() {
     fn spawnable<F: std::future::Future + Send>(f: F) -> F {
         f
     }
-    spawnable(fabric.send_control(Principal::Fc, Endpoint::Fa(0)))
+    spawnable(fabric.send_control(ControlCaller::Fc, Endpoint::Fa(0)))
         .await
         .expect("FC reaches the FA");
     spawnable(fabric.deliver_push(1, &lists(1, &[])))
@@ -254,7 +260,7 @@ async fn fake_fa(pki: &FabricPki, behaviour: Hostile) -> (SocketAddr, JoinHandle
             .accept(tcp)
             .await
             .expect("handshake");
-        let _request: Request = read_frame(&mut tls).await.expect("request");
+        let _request: AgentRequest = read_frame(&mut tls).await.expect("request");
         match behaviour {
             Hostile::Bytes(bytes) => {
                 tls.write_all(&bytes).await.expect("write");
@@ -270,7 +276,7 @@ async fn push_to_fake(
     behaviour: Hostile,
     timeout_ms: u64,
     pushed: &InstanceLists,
-) -> Result<Response, ControlError> {
+) -> Result<AgentResponse, ControlError> {
     let pki = FabricPki::generate(1).expect("pki");
     let (addr, task) = fake_fa(&pki, behaviour).await;
     let fingerprint = pki.fa(0).expect("fa 0").fingerprint();
@@ -287,7 +293,7 @@ fn fc_with_push_for_host_0() -> (Controller, InstanceLists) {
     (fc, push)
 }
 
-fn frame_of(response: &Response) -> Vec<u8> {
+fn frame_of(response: &AgentResponse) -> Vec<u8> {
     wire::encode(response).expect("encode")
 }
 
@@ -346,20 +352,20 @@ async fn fc_survives_hostile_fa_responses() {
     // Well-formed lies: the client hands them over as decoded, and the FC's
     // decision refuses them without changing its state.
     for lie in [
-        Response::Applied {
+        AgentResponse::Applied {
             host: 0,
             version: v + 1,
         },
-        Response::Applied {
+        AgentResponse::Applied {
             host: 0,
             version: v - 1,
         },
-        Response::Applied {
+        AgentResponse::Applied {
             host: 1,
             version: v,
         },
-        Response::Pong,
-        Response::Error {
+        AgentResponse::Pong,
+        AgentResponse::Error {
             message: "\nERROR forged log line".repeat(1000),
         },
     ] {
@@ -382,7 +388,7 @@ async fn fc_survives_hostile_fa_responses() {
     }
 
     // The honest answer, as a control: the fake is not broken.
-    let honest = Response::Applied {
+    let honest = AgentResponse::Applied {
         host: 0,
         version: v,
     };
@@ -425,7 +431,7 @@ async fn a_compromised_fa_is_refused_over_real_tls() {
         .expect("the pin matches and the frame decodes");
     assert_eq!(
         answer,
-        Response::Applied {
+        AgentResponse::Applied {
             host: 1,
             version: push.version
         }
@@ -517,8 +523,8 @@ async fn fa_survives_a_malformed_request_from_the_fc() {
     let mut frame = 3u32.to_be_bytes().to_vec();
     frame.extend_from_slice(b"{{{");
     tls.write_all(&frame).await.expect("write");
-    let answer: Response = read_frame(&mut tls).await.expect("an answer");
-    assert!(matches!(answer, Response::Error { .. }), "{answer:?}");
+    let answer: AgentResponse = read_frame(&mut tls).await.expect("an answer");
+    assert!(matches!(answer, AgentResponse::Error { .. }), "{answer:?}");
     // The FA closes that connection...
     let mut rest = Vec::new();
     let _ = tls.read_to_end(&mut rest).await;
@@ -526,7 +532,7 @@ async fn fa_survives_a_malformed_request_from_the_fc() {
     // ...and keeps serving.
     assert_eq!(
         fabric.deliver_push(0, &lists(1, &[])).await.expect("push"),
-        Response::Applied {
+        AgentResponse::Applied {
             host: 0,
             version: 1
         }
@@ -558,25 +564,25 @@ async fn fa_closes_a_silent_connection() {
 
 #[test]
 fn wire_rejects_truncated_and_oversized_input() {
-    let frame = wire::encode(&Request::Ping).expect("encode");
+    let frame = wire::encode(&AgentRequest::Ping).expect("encode");
     assert!(matches!(
-        wire::decode::<Request>(&frame[..frame.len() - 1]),
+        wire::decode::<AgentRequest>(&frame[..frame.len() - 1]),
         Err(WireError::Truncated { .. })
     ));
     assert!(matches!(
-        wire::decode::<Request>(&[0, 0]),
+        wire::decode::<AgentRequest>(&[0, 0]),
         Err(WireError::Truncated { .. })
     ));
     let too_long = u32::try_from(MAX_FRAME_BYTES + 1)
         .expect("fits")
         .to_be_bytes();
     assert!(matches!(
-        wire::decode::<Request>(&too_long),
+        wire::decode::<AgentRequest>(&too_long),
         Err(WireError::TooLarge { .. })
     ));
     assert_eq!(
-        wire::decode::<Request>(&frame).expect("whole frame"),
-        Request::Ping
+        wire::decode::<AgentRequest>(&frame).expect("whole frame"),
+        AgentRequest::Ping
     );
 }
 
@@ -590,14 +596,14 @@ async fn seeded_bug_lets_any_client_into_the_fa() {
         .await
         .expect("fabric starts");
     fabric
-        .send_control(Principal::Rogue, Endpoint::Fa(0))
+        .send_control(ControlCaller::Rogue, Endpoint::Fa(0))
         .await
         .expect("the bug lets the rogue in");
     assert!(fabric.refusals(Endpoint::Fa(0)).is_empty());
     // The pinned endpoints are not the FA: unaffected.
     assert!(matches!(
         fabric
-            .send_control(Principal::Rogue, Endpoint::FcSmapi)
+            .send_control(ControlCaller::Rogue, Endpoint::FcSmapi)
             .await,
         Err(ControlError::Refused(Denied::UnpinnedFingerprint))
     ));
@@ -632,7 +638,9 @@ async fn a_refusal_is_logged_with_the_fingerprint() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
     let (fabric, _) = start().await;
-    let result = fabric.send_control(Principal::Rogue, Endpoint::Fa(1)).await;
+    let result = fabric
+        .send_control(ControlCaller::Rogue, Endpoint::Fa(1))
+        .await;
     assert!(
         matches!(
             result,

@@ -5,11 +5,12 @@
 use crate::replay::AdapterError;
 use fabric_impl::bugs::BugSet;
 use fabric_impl::control::agent::Agent;
-use fabric_impl::control::auth::{authenticate_client, ClientPolicy, Identity};
+use fabric_impl::control::auth::{authenticate_client, ClientPolicy};
+use fabric_impl::control::identity::Identity;
 use fabric_impl::control::pki::{Credential, FabricPki};
-use fabric_impl::control::wire::{self, Request, Response};
+use fabric_impl::control::wire::{self, AgentRequest, AgentResponse};
 use fabric_impl::control::{
-    ControlError, Endpoint, FabricConfig, HostileReply, Principal as WirePrincipal, RunningFabric,
+    ControlCaller, ControlError, Endpoint, FabricConfig, HostileReply, RunningFabric,
 };
 use fabric_impl::net::{self as inet, Denied, VirtualNetwork};
 use fabric_model::network::Forgery;
@@ -46,7 +47,7 @@ pub trait ControlTransport {
 }
 
 /// An FA's answer as the FC decoded it, or why it could not be decoded.
-pub type Answer = Result<Response, String>;
+pub type Answer = Result<AgentResponse, String>;
 
 /// The control plane in this process: the FA's request handler called
 /// directly, and the TLS endpoints' certificate decisions called on the
@@ -127,7 +128,7 @@ impl ControlTransport for InProcess {
             .agents
             .get(usize::from(host))
             .ok_or_else(|| AdapterError::Failed(format!("no FA on host {host}")))?;
-        Ok(Ok(agent.handle(Request::PushLists(lists.clone()))))
+        Ok(Ok(agent.handle(AgentRequest::PushLists(lists.clone()))))
     }
 
     fn hostile_push(
@@ -141,9 +142,9 @@ impl ControlTransport for InProcess {
             Forgery::Garbage => {
                 let mut frame = 9u32.to_be_bytes().to_vec();
                 frame.extend_from_slice(b"\xffgarbage");
-                wire::decode::<Response>(&frame).map_err(|e| e.to_string())
+                wire::decode::<AgentResponse>(&frame).map_err(|e| e.to_string())
             }
-            Forgery::AckForHost(g) => Ok(Response::Applied {
+            Forgery::AckForHost(g) => Ok(AgentResponse::Applied {
                 host: g,
                 version: lists.version,
             }),
@@ -187,18 +188,18 @@ fn endpoint_to_impl(e: ControlEndpoint) -> Endpoint {
     }
 }
 
-fn principal_to_impl(p: Principal) -> WirePrincipal {
+fn principal_to_impl(p: Principal) -> ControlCaller {
     match p {
-        Principal::Fc => WirePrincipal::Fc,
-        Principal::Smapi => WirePrincipal::Smapi,
-        Principal::Admin => WirePrincipal::Admin,
-        Principal::RogueHost(_) => WirePrincipal::Rogue,
+        Principal::Fc => ControlCaller::Fc,
+        Principal::Smapi => ControlCaller::Smapi,
+        Principal::Admin => ControlCaller::Admin,
+        Principal::RogueHost(_) => ControlCaller::Rogue,
     }
 }
 
 /// What came back over the wire: an answer (decoded, or why not), or a
 /// failure to reach the FA at all.
-fn wire_answer(result: Result<Response, ControlError>) -> Result<Answer, AdapterError> {
+fn wire_answer(result: Result<AgentResponse, ControlError>) -> Result<Answer, AdapterError> {
     match result {
         Ok(response) => Ok(Ok(response)),
         Err(e @ (ControlError::Wire(_) | ControlError::UntrustedResponse(_))) => {
