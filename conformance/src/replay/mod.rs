@@ -2,6 +2,10 @@
 //! step, comparing each predicted outcome and the observable state with what
 //! the implementation did. A replay that stops early, or skips a step, fails.
 
+pub mod flaw_point;
+
+pub use flaw_point::{CorrectStep, FlawPoint};
+
 use crate::itf::RawTrace;
 use fabric_model::trace::TracedModel;
 use serde::de::DeserializeOwned;
@@ -244,14 +248,29 @@ where
     M::Action: Serialize + DeserializeOwned + Clone + Debug,
     A: Adapter<M>,
 {
+    let point = recheck(model, correct, raw)?;
+    replay_checked(raw, point.as_ref().map(|p| p.step), adapter)
+}
+
+/// Checks `raw` against `model` step by step (a trace the current model
+/// does not take is [`ReplayError::Stale`]) and finds where it departs from
+/// `correct`: the flaw's point, which a flaw trace must have.
+pub fn recheck<M>(
+    model: &M,
+    correct: &M,
+    raw: &RawTrace<M::Action, M::Outcome>,
+) -> Result<Option<FlawPoint<M::Outcome>>, ReplayError>
+where
+    M: TracedModel,
+    M::State: Clone,
+    M::Action: Serialize + DeserializeOwned + Debug,
+{
     let stale = |step: usize, message: String| ReplayError::Stale {
         path: raw.path.clone(),
         step,
         message,
     };
-    // Where does the flawed model first depart from the correct one? That is
-    // the step where the flaw let the trace through.
-    let init = model
+    let mut state = model
         .init_states()
         .into_iter()
         .find(|init| model.itf_vars(init) == raw.init_vars)
@@ -261,20 +280,6 @@ where
                 "no initial state of the model has these variables".into(),
             )
         })?;
-    let mut state = init.clone();
-    // A flaw may already show in the initial state (a replica placed in the
-    // wrong location): then the correct model has no such initial state and
-    // the flaw lets the trace through at step 0.
-    let correct_init = correct
-        .init_states()
-        .into_iter()
-        .find(|candidate| correct.itf_vars(candidate) == raw.init_vars);
-    let mut flaw_step = if correct_init.is_none() {
-        Some(0)
-    } else {
-        None
-    };
-    let mut correct_state = correct_init;
     for (i, step) in raw.steps.iter().enumerate() {
         let (outcome, next) = model
             .step(&state, &step.action)
@@ -285,32 +290,34 @@ where
                 format!("model predicts {outcome:?}, trace says {:?}", step.outcome),
             ));
         }
-        let vars = model.itf_vars(&next);
-        if vars != step.vars {
+        if model.itf_vars(&next) != step.vars {
             return Err(stale(i + 1, "state variables differ".into()));
-        }
-        if flaw_step.is_none() {
-            let same = correct_state
-                .as_ref()
-                .and_then(|cs| correct.step(cs, &step.action))
-                .filter(|(o, cs)| *o == outcome && correct.itf_vars(cs) == vars);
-            match same {
-                Some((_, cs)) => correct_state = Some(cs),
-                None => {
-                    flaw_step = Some(i + 1);
-                    correct_state = None;
-                }
-            }
         }
         state = next;
     }
-    if raw.meta.flaw.is_some() && flaw_step.is_none() {
+    let point = flaw_point::find(correct, raw);
+    if raw.meta.flaw.is_some() && point.is_none() {
         return Err(stale(
             raw.steps.len(),
             "a counterexample that the correct model also takes".into(),
         ));
     }
+    Ok(point)
+}
 
+/// Replays `raw`, already re-checked against its model, on `adapter`;
+/// `flaw_step` is where the trace departs from the correct model, if it
+/// does.
+pub fn replay_checked<M, A>(
+    raw: &RawTrace<M::Action, M::Outcome>,
+    flaw_step: Option<usize>,
+    adapter: &mut A,
+) -> Result<ReplayReport, ReplayError>
+where
+    M: TracedModel,
+    M::Action: Serialize + DeserializeOwned + Clone + Debug,
+    A: Adapter<M>,
+{
     let mut report = ReplayReport {
         path: raw.path.clone(),
         generator: raw.meta.generator.clone(),

@@ -76,7 +76,8 @@ use super::{Area, FlawRow, TraceFile};
 use crate::check::ModelReport;
 use crate::itf::{read_trace, RawTrace};
 use crate::replay::{
-    replay, Adapter, AdapterError, PeerEndpoint, ReplayError, ReplayReport, Transport, Verdict,
+    recheck, replay, replay_checked, Adapter, AdapterError, CorrectStep, PeerEndpoint, ReplayError,
+    ReplayReport, Transport, Verdict,
 };
 use anyhow::Context as _;
 use bytes::Bytes;
@@ -1914,8 +1915,8 @@ pub fn replay_storage_trace_on_peer(
 ) -> Result<ReplayReport, ReplayError> {
     let (_, scenario, model, correct) = trace_models(raw)?;
     let trace = raw.path.display().to_string();
-    let point = flaw_point(&model, &correct, raw);
-    if let Some(point) = &point {
+    let point = recheck(&model, &correct, raw)?;
+    if let (Some(point), Some(_)) = (&point, &raw.meta.flaw) {
         let line = json!({
             "trace": trace,
             "flaw": raw.meta.flaw,
@@ -1932,7 +1933,7 @@ pub fn replay_storage_trace_on_peer(
             step: 0,
             source,
         })?;
-    let report = replay(&model, &correct, raw, &mut adapter);
+    let report = replay_checked(raw, point.as_ref().map(|p| p.step), &mut adapter);
     adapter.shutdown();
     let report = report?;
     if let (
@@ -1976,146 +1977,4 @@ pub fn replay_storage_trace_on_peer(
         }
     }
     Ok(report)
-}
-
-/// Where a flaw trace first departs from the correct model.
-struct FlawPoint {
-    /// The step, from 1; 0 for the initial state.
-    step: usize,
-    /// The correct model's step there; `None` when it cannot take the
-    /// step (or, at 0, has no such initial state).
-    correct: Option<CorrectStep>,
-    /// When the outcome is the trace's, the variables that differ.
-    vars: Vec<String>,
-    /// The correct model's later steps, taken from its own state, as far as
-    /// it can take them: what it answers where the peer may stop the trace.
-    later: Vec<CorrectStep>,
-}
-
-/// A step of a flaw trace as the correct model takes it.
-struct CorrectStep {
-    /// The step, from 1.
-    step: usize,
-    outcome: Outcome,
-    /// As the trace narratives put it.
-    narrative: String,
-    /// The claims it touches.
-    claims: Vec<String>,
-}
-
-impl CorrectStep {
-    fn new(
-        correct: &StorageModel,
-        step: usize,
-        before: &<StorageModel as stateright::Model>::State,
-        action: &Action,
-        outcome: Outcome,
-    ) -> CorrectStep {
-        CorrectStep {
-            step,
-            narrative: correct.narrate(before, action, &outcome),
-            claims: correct
-                .claims_touched(before, action, &outcome)
-                .numbers()
-                .map(StorageModel::claim_label)
-                .collect(),
-            outcome,
-        }
-    }
-
-    fn to_json(&self) -> Value {
-        json!({
-            "step": self.step,
-            "outcome": format!("{:?}", self.outcome),
-            "narrative": self.narrative,
-            "claims": self.claims,
-        })
-    }
-}
-
-fn flaw_point(
-    model: &StorageModel,
-    correct: &StorageModel,
-    raw: &RawTrace<Action, Outcome>,
-) -> Option<FlawPoint> {
-    use stateright::Model as _;
-    raw.meta.flaw.as_ref()?;
-    model
-        .init_states()
-        .into_iter()
-        .find(|init| model.itf_vars(init) == raw.init_vars)?;
-    let Some(mut state) = correct
-        .init_states()
-        .into_iter()
-        .find(|init| correct.itf_vars(init) == raw.init_vars)
-    else {
-        let vars = correct
-            .init_states()
-            .into_iter()
-            .map(|init| correct.itf_vars(&init))
-            .find(|vars| vars.get("scenario") == raw.init_vars.get("scenario"))
-            .map(|vars| differing(&vars, &raw.init_vars))
-            .unwrap_or_default();
-        return Some(FlawPoint {
-            step: 0,
-            correct: None,
-            vars,
-            later: Vec::new(),
-        });
-    };
-    for (i, step) in raw.steps.iter().enumerate() {
-        let Some((outcome, next)) = correct.step(&state, &step.action) else {
-            return Some(FlawPoint {
-                step: i + 1,
-                correct: None,
-                vars: Vec::new(),
-                later: Vec::new(),
-            });
-        };
-        let vars = correct.itf_vars(&next);
-        if outcome != step.outcome || vars != step.vars {
-            let differ = if outcome == step.outcome {
-                differing(&vars, &step.vars)
-            } else {
-                Vec::new()
-            };
-            let here = CorrectStep::new(correct, i + 1, &state, &step.action, outcome);
-            let mut later = Vec::new();
-            let mut state = next;
-            for (j, step) in raw.steps.iter().enumerate().skip(i + 1) {
-                let Some((outcome, next)) = correct.step(&state, &step.action) else {
-                    break;
-                };
-                later.push(CorrectStep::new(
-                    correct,
-                    j + 1,
-                    &state,
-                    &step.action,
-                    outcome,
-                ));
-                state = next;
-            }
-            return Some(FlawPoint {
-                step: i + 1,
-                correct: Some(here),
-                vars: differ,
-                later,
-            });
-        }
-        state = next;
-    }
-    None
-}
-
-/// The names of the variables whose values differ between `a` and `b`.
-fn differing(a: &Map<String, Value>, b: &Map<String, Value>) -> Vec<String> {
-    let mut names: Vec<String> = a
-        .keys()
-        .chain(b.keys())
-        .filter(|name| a.get(*name) != b.get(*name))
-        .cloned()
-        .collect();
-    names.sort();
-    names.dedup();
-    names
 }
