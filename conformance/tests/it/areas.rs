@@ -55,3 +55,52 @@ fn area_names_and_flaw_names_are_unique() {
         "two flaws share a name: --flaw would be ambiguous"
     );
 }
+
+/// Every number inside `value` set to 99: an index no bound admits.
+fn out_of_range(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(n) => *n = 99.into(),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(out_of_range),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(out_of_range),
+        _ => {}
+    }
+}
+
+#[test]
+fn a_trace_naming_what_does_not_exist_is_an_error_naming_file_and_step() {
+    let dir = std::env::temp_dir().join(format!("fabric-out-of-range-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for area in AREAS {
+        let committed = crate::root()
+            .join("traces")
+            .join(area.name())
+            .join("coverage-01.itf.json");
+        let text = std::fs::read_to_string(&committed).expect("coverage-01 exists");
+        let mut doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        let states = doc["states"].as_array_mut().expect("states");
+        let action = states
+            .iter_mut()
+            .skip(1)
+            .map(|state| &mut state["action"])
+            .find(|action| action.to_string().chars().any(|c| c.is_ascii_digit()))
+            .expect("an action with an index");
+        out_of_range(action);
+        let path = dir.join(format!("{}-index-99.itf.json", area.name()));
+        std::fs::write(&path, doc.to_string()).expect("write");
+        let outcome = std::panic::catch_unwind(|| {
+            areas::replay_file(
+                &path,
+                fabric_conformance::replay::Transport::Inproc,
+                fabric_impl::bugs::BugSet::NONE,
+            )
+        });
+        let result = outcome.unwrap_or_else(|_| panic!("{}: replay panicked", area.name()));
+        let message = format!("{:#}", result.err().expect("an index 99 trace is refused"));
+        assert!(
+            message.contains(&path.display().to_string()) && message.contains("step"),
+            "{}: {message}",
+            area.name()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
