@@ -56,8 +56,7 @@ use crate::claims::{ClaimId, ClaimSet};
 use crate::trace::{itf, TracedModel};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use stateright::{Model, Property};
-use std::fmt;
+use stateright::Property;
 
 /// The VLANs and the outside networks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -386,165 +385,64 @@ pub enum Outcome {
     },
 }
 
-/// A deliberate defect: each removes one mechanism the seeds describe.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Flaw {
-    /// The router forgets connection direction: main-VLAN packets into the FC
-    /// VLAN pass as if they were replies.
-    RouterForgetsDirection,
-    /// A pinhole lets an FA dial the FC's control port ("FA registers itself").
-    FaMayDialFc,
-    /// The router forwards main-VLAN traffic into the device VLAN.
-    RouterAllowsMainToDevice,
-    /// VM port filters do not check the source address.
-    FilterSkipsSourceCheck,
-    /// The virtual switch floods unicast frames to every VM port on the host.
-    SwitchFloodsPorts,
-    /// VM port filters let guests reach infrastructure endpoints.
-    FilterAllowsInfrastructure,
-    /// Broadcast is not dropped at VM ports.
-    BroadcastNotDropped,
-    /// The FA merges a pushed list into the old one instead of replacing it,
-    /// so a moved instance's old IP is never removed.
-    FaMergesLists,
-    /// The FC reuses a freed IP before every FA has applied a list without it.
-    FcReusesIpEarly,
-    /// The egress filter ignores an application's outbound-Internet setting.
-    EgressIgnoresOutbound,
-    /// Remote desktop, debugging and file sharing are open by default.
-    RemoteAccessOpen,
-    /// The edge forwards Internet traffic to any DIP, worker roles included.
-    EdgeExposesDips,
-    /// The management endpoint has no corporate ACL.
-    MgmtAclMissing,
-    /// The edge routes Internet traffic into the device VLAN.
-    EdgeRoutesToDevices,
-    /// The FA does not verify the client certificate of whoever connects.
-    FaSkipsClientAuth,
-    /// The FC accepts SMAPI and admin clients without checking pinned fingerprints.
-    FcSkipsPinning,
-    /// The FC believes the host an FA's answer names instead of the peer it
-    /// authenticated, so one FA can acknowledge pushes for another.
-    FcTrustsResponseFields,
-}
-
-impl Flaw {
-    /// Every flaw, in a fixed order.
-    pub const ALL: [Flaw; 17] = [
-        Flaw::RouterForgetsDirection,
-        Flaw::FaMayDialFc,
-        Flaw::RouterAllowsMainToDevice,
-        Flaw::FilterSkipsSourceCheck,
-        Flaw::SwitchFloodsPorts,
-        Flaw::FilterAllowsInfrastructure,
-        Flaw::BroadcastNotDropped,
-        Flaw::FaMergesLists,
-        Flaw::FcReusesIpEarly,
-        Flaw::EgressIgnoresOutbound,
-        Flaw::RemoteAccessOpen,
-        Flaw::EdgeExposesDips,
-        Flaw::MgmtAclMissing,
-        Flaw::EdgeRoutesToDevices,
-        Flaw::FaSkipsClientAuth,
-        Flaw::FcSkipsPinning,
-        Flaw::FcTrustsResponseFields,
-    ];
-
-    /// The claims this flaw breaks; the checker must find exactly these.
-    pub const fn breaks(self) -> ClaimSet {
-        match self {
-            Flaw::RouterForgetsDirection | Flaw::FaMayDialFc => ClaimSet::of(&[1, 3]),
-            Flaw::RouterAllowsMainToDevice => ClaimSet::of(&[2, 3]),
-            Flaw::FilterSkipsSourceCheck => ClaimSet::of(&[4, 8, 9]),
-            Flaw::SwitchFloodsPorts => ClaimSet::of(&[5, 8, 9]),
-            Flaw::FilterAllowsInfrastructure => ClaimSet::of(&[6]),
-            Flaw::BroadcastNotDropped => ClaimSet::of(&[6, 7]),
-            Flaw::FaMergesLists | Flaw::FcReusesIpEarly => ClaimSet::of(&[8, 9]),
-            Flaw::EgressIgnoresOutbound => ClaimSet::of(&[9]),
-            Flaw::RemoteAccessOpen => ClaimSet::of(&[10]),
-            Flaw::EdgeExposesDips => ClaimSet::of(&[11]),
-            Flaw::MgmtAclMissing => ClaimSet::of(&[3, 12]),
-            Flaw::EdgeRoutesToDevices => ClaimSet::of(&[13]),
-            Flaw::FaSkipsClientAuth | Flaw::FcSkipsPinning => ClaimSet::of(&[14]),
-            Flaw::FcTrustsResponseFields => ClaimSet::of(&[8, 9, 15]),
-        }
-    }
-
-    /// The flaw's name in kebab case, as the CLI takes it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Flaw::RouterForgetsDirection => "router-forgets-direction",
-            Flaw::FaMayDialFc => "fa-may-dial-fc",
-            Flaw::RouterAllowsMainToDevice => "router-allows-main-to-device",
-            Flaw::FilterSkipsSourceCheck => "filter-skips-source-check",
-            Flaw::SwitchFloodsPorts => "switch-floods-ports",
-            Flaw::FilterAllowsInfrastructure => "filter-allows-infrastructure",
-            Flaw::BroadcastNotDropped => "broadcast-not-dropped",
-            Flaw::FaMergesLists => "fa-merges-lists",
-            Flaw::FcReusesIpEarly => "fc-reuses-ip-early",
-            Flaw::EgressIgnoresOutbound => "egress-ignores-outbound",
-            Flaw::RemoteAccessOpen => "remote-access-open",
-            Flaw::EdgeExposesDips => "edge-exposes-dips",
-            Flaw::MgmtAclMissing => "mgmt-acl-missing",
-            Flaw::EdgeRoutesToDevices => "edge-routes-to-devices",
-            Flaw::FaSkipsClientAuth => "fa-skips-client-auth",
-            Flaw::FcSkipsPinning => "fc-skips-pinning",
-            Flaw::FcTrustsResponseFields => "fc-trusts-response-fields",
-        }
-    }
-
-    /// One sentence on the mechanism the flaw removes.
-    pub fn description(self) -> &'static str {
-        match self {
-            Flaw::RouterForgetsDirection => {
-                "the router no longer tells a reply from a new connection"
-            }
-            Flaw::FaMayDialFc => {
-                "a router pinhole lets an FA open connections to the FC's control port"
-            }
-            Flaw::RouterAllowsMainToDevice => {
-                "the router forwards main-VLAN traffic into the device VLAN"
-            }
-            Flaw::FilterSkipsSourceCheck => "VM port filters no longer check the source address",
-            Flaw::SwitchFloodsPorts => {
-                "the virtual switch floods unicast frames to every VM port on a host"
-            }
-            Flaw::FilterAllowsInfrastructure => {
-                "VM port filters let guests address FC, FA, devices and storage back ends"
-            }
-            Flaw::BroadcastNotDropped => "VM port filters no longer drop broadcast",
-            Flaw::FaMergesLists => {
-                "the FA adds pushed IPs but never removes a moved instance's old IP"
-            }
-            Flaw::FcReusesIpEarly => {
-                "the FC hands out a freed IP before every FA has applied a list without it"
-            }
-            Flaw::EgressIgnoresOutbound => {
-                "the egress filter ignores the application's outbound-Internet setting"
-            }
-            Flaw::RemoteAccessOpen => {
-                "remote desktop, debugging and file sharing are open by default"
-            }
-            Flaw::EdgeExposesDips => {
-                "the edge forwards Internet traffic to any DIP, worker roles included"
-            }
-            Flaw::MgmtAclMissing => "the platform-management endpoint has no corporate ACL",
-            Flaw::EdgeRoutesToDevices => "the edge routes Internet traffic into the device VLAN",
-            Flaw::FaSkipsClientAuth => {
-                "the FA accepts any TLS client without verifying its certificate chain"
-            }
-            Flaw::FcSkipsPinning => {
-                "the FC accepts SMAPI and admin clients without checking pinned fingerprints"
-            }
-            Flaw::FcTrustsResponseFields => {
-                "the FC believes the host an FA's answer names, not the peer it authenticated"
-            }
-        }
-    }
-
-    /// Parses a flaw by its kebab-case name.
-    pub fn from_name(name: &str) -> Option<Flaw> {
-        Flaw::ALL.into_iter().find(|f| f.name() == name)
+crate::kit::flaws! {
+    /// A deliberate defect: each removes one mechanism the seeds describe.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+    pub enum Flaw {
+        /// The router forgets connection direction: main-VLAN packets into the FC
+        /// VLAN pass as if they were replies.
+        RouterForgetsDirection => "router-forgets-direction", [1, 3],
+            "the router no longer tells a reply from a new connection";
+        /// A pinhole lets an FA dial the FC's control port ("FA registers itself").
+        FaMayDialFc => "fa-may-dial-fc", [1, 3],
+            "a router pinhole lets an FA open connections to the FC's control port";
+        /// The router forwards main-VLAN traffic into the device VLAN.
+        RouterAllowsMainToDevice => "router-allows-main-to-device", [2, 3],
+            "the router forwards main-VLAN traffic into the device VLAN";
+        /// VM port filters do not check the source address.
+        FilterSkipsSourceCheck => "filter-skips-source-check", [4, 8, 9],
+            "VM port filters no longer check the source address";
+        /// The virtual switch floods unicast frames to every VM port on the host.
+        SwitchFloodsPorts => "switch-floods-ports", [5, 8, 9],
+            "the virtual switch floods unicast frames to every VM port on a host";
+        /// VM port filters let guests reach infrastructure endpoints.
+        FilterAllowsInfrastructure => "filter-allows-infrastructure", [6],
+            "VM port filters let guests address FC, FA, devices and storage back ends";
+        /// Broadcast is not dropped at VM ports.
+        BroadcastNotDropped => "broadcast-not-dropped", [6, 7],
+            "VM port filters no longer drop broadcast";
+        /// The FA merges a pushed list into the old one instead of replacing it,
+        /// so a moved instance's old IP is never removed.
+        FaMergesLists => "fa-merges-lists", [8, 9],
+            "the FA adds pushed IPs but never removes a moved instance's old IP";
+        /// The FC reuses a freed IP before every FA has applied a list without it.
+        FcReusesIpEarly => "fc-reuses-ip-early", [8, 9],
+            "the FC hands out a freed IP before every FA has applied a list without it";
+        /// The egress filter ignores an application's outbound-Internet setting.
+        EgressIgnoresOutbound => "egress-ignores-outbound", [9],
+            "the egress filter ignores the application's outbound-Internet setting";
+        /// Remote desktop, debugging and file sharing are open by default.
+        RemoteAccessOpen => "remote-access-open", [10],
+            "remote desktop, debugging and file sharing are open by default";
+        /// The edge forwards Internet traffic to any DIP, worker roles included.
+        EdgeExposesDips => "edge-exposes-dips", [11],
+            "the edge forwards Internet traffic to any DIP, worker roles included";
+        /// The management endpoint has no corporate ACL.
+        MgmtAclMissing => "mgmt-acl-missing", [3, 12],
+            "the platform-management endpoint has no corporate ACL";
+        /// The edge routes Internet traffic into the device VLAN.
+        EdgeRoutesToDevices => "edge-routes-to-devices", [13],
+            "the edge routes Internet traffic into the device VLAN";
+        /// The FA does not verify the client certificate of whoever connects.
+        FaSkipsClientAuth => "fa-skips-client-auth", [14],
+            "the FA accepts any TLS client without verifying its certificate chain";
+        /// The FC accepts SMAPI and admin clients without checking pinned fingerprints.
+        FcSkipsPinning => "fc-skips-pinning", [14],
+            "the FC accepts SMAPI and admin clients without checking pinned fingerprints";
+        /// The FC believes the host an FA's answer names instead of the peer it
+        /// authenticated, so one FA can acknowledge pushes for another.
+        FcTrustsResponseFields => "fc-trusts-response-fields", [8, 9, 15],
+            "the FC believes the host an FA's answer names, not the peer it authenticated";
     }
 }
 
@@ -1118,6 +1016,10 @@ impl NetworkModel {
         }
     }
 
+    fn initial_states(&self) -> Vec<NetworkState> {
+        vec![self.initial_state()]
+    }
+
     fn initial_state(&self) -> NetworkState {
         let placement: Vec<Placement> = (0..self.instances())
             .map(|i| self.initial_placement(i))
@@ -1402,151 +1304,73 @@ pub fn claims_broken_by(
     broken
 }
 
-impl Model for NetworkModel {
-    type State = NetworkState;
-    type Action = Action;
-
-    fn init_states(&self) -> Vec<NetworkState> {
-        vec![self.initial_state()]
-    }
-
-    fn actions(&self, state: &NetworkState, actions: &mut Vec<Action>) {
-        self.candidate_actions(state, actions);
-    }
-
-    fn next_state(&self, last_state: &NetworkState, action: Action) -> Option<NetworkState> {
-        self.step(last_state, &action).map(|(_, s)| s)
-    }
-
-    fn format_step(&self, last_state: &NetworkState, action: Action) -> Option<String> {
-        let (outcome, _) = self.step(last_state, &action)?;
-        Some(self.narrate(last_state, &action, &outcome))
-    }
-
-    fn properties(&self) -> Vec<Property<Self>> {
-        network_properties()
-    }
-}
-
-macro_rules! claim_pair {
-    ($v:ident, $n:literal, $always:literal, $sometimes:literal, [$($w:ident),+]) => {
-        $v.push(Property::always($always, |_, s: &NetworkState| !s.broken.contains($n)));
-        $v.push(Property::sometimes($sometimes, |_, s: &NetworkState| {
-            matches!(s.last, $(Some(Witness::$w))|+)
-        }));
-    };
-}
+crate::kit::forward_model_to_step!(NetworkModel, NetworkState, Action, network_properties);
 
 /// Every property of the network model: for each of NET-1 to NET-15, the
 /// claim as an `always` and its allowed case as a `sometimes`.
 pub fn network_properties() -> Vec<Property<NetworkModel>> {
-    let mut v = Vec::new();
-    claim_pair!(
-        v,
+    crate::kit::claim_pairs![NetworkState, Witness;
         1,
         "NET-1 main VLAN never initiates to FC VLAN",
         "NET-1 reached: FC opens into main VLAN and gets a reply",
-        [FcGotReply]
-    );
-    claim_pair!(
-        v,
+        [FcGotReply];
         2,
         "NET-2 main VLAN never reaches device VLAN",
         "NET-2 reached: FC reaches a device",
-        [FcReachedDevice]
-    );
-    claim_pair!(
-        v,
+        [FcReachedDevice];
         3,
         "NET-3 FA never initiates to FC or privileged nodes",
         "NET-3 reached: FA answers an FC request",
-        [FcGotReply]
-    );
-    claim_pair!(
-        v,
+        [FcGotReply];
         4,
         "NET-4 guest VM cannot spoof its source",
         "NET-4 reached: guest traffic with its own source is delivered",
-        [IntraApp, IntraAppAfterMove]
-    );
-    claim_pair!(
-        v,
+        [IntraApp, IntraAppAfterMove];
         5,
         "NET-5 guest VM receives only traffic addressed to it",
         "NET-5 reached: guest receives traffic addressed to it",
-        [IntraApp, IntraAppAfterMove]
-    );
-    claim_pair!(
-        v,
+        [IntraApp, IntraAppAfterMove];
         6,
         "NET-6 guest VM cannot reach infrastructure endpoints",
         "NET-6 reached: guest reaches the Internet",
-        [VmReachedInternet]
-    );
-    claim_pair!(
-        v,
+        [VmReachedInternet];
         7,
         "NET-7 guest VM neither sends nor receives broadcast",
         "NET-7 reached: host broadcast reaches infrastructure",
-        [HostBroadcast]
-    );
-    claim_pair!(
-        v,
+        [HostBroadcast];
         8,
         "NET-8 intra-app traffic only between current instance IPs",
         "NET-8 reached: instances talk after a move",
-        [IntraAppAfterMove]
-    );
-    claim_pair!(
-        v,
+        [IntraAppAfterMove];
         9,
         "NET-9 cross-app traffic is Internet traffic",
         "NET-9 reached: instance reaches another app through its VIP",
-        [CrossAppViaVip]
-    );
-    claim_pair!(
-        v,
+        [CrossAppViaVip];
         10,
         "NET-10 remote access to VMs refused by default",
         "NET-10 reached: web role serves its app port",
-        [WebServedInternet]
-    );
-    claim_pair!(
-        v,
+        [WebServedInternet];
         11,
         "NET-11 only web roles reachable from the Internet",
         "NET-11 reached: worker opens outbound and gets a reply",
-        [WorkerGotReply]
-    );
-    claim_pair!(
-        v,
+        [WorkerGotReply];
         12,
         "NET-12 only corp reaches the management endpoint",
         "NET-12 reached: corp reaches the management endpoint",
-        [CorpReachedMgmt]
-    );
-    claim_pair!(
-        v,
+        [CorpReachedMgmt];
         13,
         "NET-13 device VLAN out of reach of Internet-exposed nodes",
         "NET-13 reached: FC reaches a device",
-        [FcReachedDevice]
-    );
-    claim_pair!(
-        v,
+        [FcReachedDevice];
         14,
         "NET-14 control traffic only over mutually authenticated TLS",
         "NET-14 reached: FA accepts an FC command",
-        [FaAcceptedFc]
-    );
-    claim_pair!(
-        v,
+        [FaAcceptedFc];
         15,
         "NET-15 an FA's answer changes only its own record",
         "NET-15 reached: FC accepts an honest acknowledgement",
-        [FcAcceptedAck]
-    );
-    v
+        [FcAcceptedAck];
+    ]
 }
 
 /// The claim ID an `always` or `sometimes` property name starts with.
@@ -2038,11 +1862,5 @@ fn endpoint_name(e: ControlEndpoint) -> String {
         ControlEndpoint::Fa(h) => format!("FA on host {h}"),
         ControlEndpoint::FcSmapi => "FC SMAPI service".into(),
         ControlEndpoint::FcAdmin => "FC admin service".into(),
-    }
-}
-
-impl fmt::Display for Flaw {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }

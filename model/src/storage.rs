@@ -121,7 +121,7 @@ use crate::claims::{ClaimId, ClaimSet};
 use crate::trace::{itf, TracedModel};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use stateright::{Model, Property};
+use stateright::Property;
 use std::fmt;
 
 /// Blob names in the container.
@@ -929,135 +929,47 @@ pub enum Outcome {
     },
 }
 
-/// A deliberate defect: each removes one mechanism the seeds describe.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Flaw {
-    /// The service keeps accepting a key after it was regenerated.
-    RemovedKeyStillAccepted,
-    /// The management API regenerates keys for anyone holding an account key.
-    KeyChangeWithoutSubscription,
-    /// The service ignores a SAS's signed expiry.
-    SasExpiryIgnored,
-    /// The service ignores a SAS's signed resource scope.
-    SasScopeIgnored,
-    /// The service ignores a SAS's signed permissions.
-    SasPermissionsIgnored,
-    /// A SAS bound to a stored policy keeps the policy as it was at issue.
-    PolicyChangeNotApplied,
-    /// Anonymous writes and deletes pass on a public container.
-    AnonymousWriteOnPublic,
-    /// A delete is acknowledged once the primary dropped the blob, before
-    /// the other replicas have.
-    DeleteAckedEarly,
-    /// A write is acknowledged once the primary holds it.
-    WriteAckedOnOneReplica,
-    /// A replica is placed outside the account's chosen location.
-    ReplicaInOtherLocation,
-    /// Puts on a leased blob are not checked for the lease id (deletes still are).
-    LeaseNotChecked,
-    /// A reused block is not zeroed, so a new blob reads a deleted one's bytes.
-    ReusedBlocksNotZeroed,
-}
-
-impl Flaw {
-    /// Every flaw, in a fixed order.
-    pub const ALL: [Flaw; 12] = [
-        Flaw::RemovedKeyStillAccepted,
-        Flaw::KeyChangeWithoutSubscription,
-        Flaw::SasExpiryIgnored,
-        Flaw::SasScopeIgnored,
-        Flaw::SasPermissionsIgnored,
-        Flaw::PolicyChangeNotApplied,
-        Flaw::AnonymousWriteOnPublic,
-        Flaw::DeleteAckedEarly,
-        Flaw::WriteAckedOnOneReplica,
-        Flaw::ReplicaInOtherLocation,
-        Flaw::LeaseNotChecked,
-        Flaw::ReusedBlocksNotZeroed,
-    ];
-
-    /// The claims this flaw breaks (numbers as in [`claim_id`]); the checker
-    /// must find exactly these.
-    pub const fn breaks(self) -> ClaimSet {
-        match self {
-            Flaw::RemovedKeyStillAccepted => ClaimSet::of(&[1, 2]),
-            Flaw::KeyChangeWithoutSubscription => ClaimSet::of(&[8]),
-            Flaw::SasExpiryIgnored | Flaw::SasScopeIgnored | Flaw::SasPermissionsIgnored => {
-                ClaimSet::of(&[3])
-            }
-            Flaw::PolicyChangeNotApplied => ClaimSet::of(&[4]),
-            Flaw::AnonymousWriteOnPublic => ClaimSet::of(&[1, 5]),
-            Flaw::DeleteAckedEarly => ClaimSet::of(&[6]),
-            Flaw::WriteAckedOnOneReplica => ClaimSet::of(&[6, 7]),
-            Flaw::ReplicaInOtherLocation => ClaimSet::of(&[10]),
-            Flaw::LeaseNotChecked => ClaimSet::of(&[11]),
-            Flaw::ReusedBlocksNotZeroed => ClaimSet::of(&[9]),
-        }
-    }
-
-    /// The flaw's name in kebab case, as the CLI takes it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Flaw::RemovedKeyStillAccepted => "removed-key-still-accepted",
-            Flaw::KeyChangeWithoutSubscription => "key-change-without-subscription",
-            Flaw::SasExpiryIgnored => "sas-expiry-ignored",
-            Flaw::SasScopeIgnored => "sas-scope-ignored",
-            Flaw::SasPermissionsIgnored => "sas-permissions-ignored",
-            Flaw::PolicyChangeNotApplied => "policy-change-not-applied",
-            Flaw::AnonymousWriteOnPublic => "anonymous-write-on-public",
-            Flaw::DeleteAckedEarly => "delete-acked-early",
-            Flaw::WriteAckedOnOneReplica => "write-acked-on-one-replica",
-            Flaw::ReplicaInOtherLocation => "replica-in-other-location",
-            Flaw::LeaseNotChecked => "lease-not-checked",
-            Flaw::ReusedBlocksNotZeroed => "reused-blocks-not-zeroed",
-        }
-    }
-
-    /// One sentence on the mechanism the flaw removes.
-    pub fn description(self) -> &'static str {
-        match self {
-            Flaw::RemovedKeyStillAccepted => {
-                "the service still accepts a key (and SASes signed with it) after it was regenerated"
-            }
-            Flaw::KeyChangeWithoutSubscription => {
-                "the management API regenerates account keys for a caller holding only an account key"
-            }
-            Flaw::SasExpiryIgnored => "the service ignores a SAS's signed expiry",
-            Flaw::SasScopeIgnored => "the service ignores the resource a SAS was signed for",
-            Flaw::SasPermissionsIgnored => "the service ignores a SAS's signed permissions",
-            Flaw::PolicyChangeNotApplied => {
-                "a SAS bound to a stored access policy keeps the policy as it was when issued"
-            }
-            Flaw::AnonymousWriteOnPublic => {
-                "anonymous puts and deletes pass on a container with public access"
-            }
-            Flaw::DeleteAckedEarly => {
-                "a delete is acknowledged when the primary dropped the blob, before the other replicas"
-            }
-            Flaw::WriteAckedOnOneReplica => {
-                "a write is acknowledged when the primary holds it, before the other replicas"
-            }
-            Flaw::ReplicaInOtherLocation => {
-                "one replica is placed outside the account's chosen location"
-            }
-            Flaw::LeaseNotChecked => {
-                "puts on a leased blob are not checked for the lease id"
-            }
-            Flaw::ReusedBlocksNotZeroed => {
-                "a reused block is not zeroed, so a new blob reads a deleted blob's bytes"
-            }
-        }
-    }
-
-    /// Parses a flaw by its kebab-case name.
-    pub fn from_name(name: &str) -> Option<Flaw> {
-        Flaw::ALL.into_iter().find(|f| f.name() == name)
-    }
-}
-
-impl fmt::Display for Flaw {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+crate::kit::flaws! {
+    /// A deliberate defect: each removes one mechanism the seeds describe.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+    pub enum Flaw {
+        /// The service keeps accepting a key after it was regenerated.
+        RemovedKeyStillAccepted => "removed-key-still-accepted", [1, 2],
+            "the service still accepts a key (and SASes signed with it) after it was regenerated";
+        /// The management API regenerates keys for anyone holding an account key.
+        KeyChangeWithoutSubscription => "key-change-without-subscription", [8],
+            "the management API regenerates account keys for a caller holding only an account key";
+        /// The service ignores a SAS's signed expiry.
+        SasExpiryIgnored => "sas-expiry-ignored", [3],
+            "the service ignores a SAS's signed expiry";
+        /// The service ignores a SAS's signed resource scope.
+        SasScopeIgnored => "sas-scope-ignored", [3],
+            "the service ignores the resource a SAS was signed for";
+        /// The service ignores a SAS's signed permissions.
+        SasPermissionsIgnored => "sas-permissions-ignored", [3],
+            "the service ignores a SAS's signed permissions";
+        /// A SAS bound to a stored policy keeps the policy as it was at issue.
+        PolicyChangeNotApplied => "policy-change-not-applied", [4],
+            "a SAS bound to a stored access policy keeps the policy as it was when issued";
+        /// Anonymous writes and deletes pass on a public container.
+        AnonymousWriteOnPublic => "anonymous-write-on-public", [1, 5],
+            "anonymous puts and deletes pass on a container with public access";
+        /// A delete is acknowledged once the primary dropped the blob, before
+        /// the other replicas have.
+        DeleteAckedEarly => "delete-acked-early", [6],
+            "a delete is acknowledged when the primary dropped the blob, before the other replicas";
+        /// A write is acknowledged once the primary holds it.
+        WriteAckedOnOneReplica => "write-acked-on-one-replica", [6, 7],
+            "a write is acknowledged when the primary holds it, before the other replicas";
+        /// A replica is placed outside the account's chosen location.
+        ReplicaInOtherLocation => "replica-in-other-location", [10],
+            "one replica is placed outside the account's chosen location";
+        /// Puts on a leased blob are not checked for the lease id (deletes still are).
+        LeaseNotChecked => "lease-not-checked", [11],
+            "puts on a leased blob are not checked for the lease id";
+        /// A reused block is not zeroed, so a new blob reads a deleted one's bytes.
+        ReusedBlocksNotZeroed => "reused-blocks-not-zeroed", [9],
+            "a reused block is not zeroed, so a new blob reads a deleted blob's bytes";
     }
 }
 
@@ -2244,123 +2156,57 @@ impl StorageModel {
     }
 }
 
-impl Model for StorageModel {
-    type State = StorageState;
-    type Action = Action;
-
-    fn init_states(&self) -> Vec<StorageState> {
-        self.initial_states()
-    }
-
-    fn actions(&self, state: &StorageState, actions: &mut Vec<Action>) {
-        self.candidate_actions(state, actions);
-    }
-
-    fn next_state(&self, last_state: &StorageState, action: Action) -> Option<StorageState> {
-        self.step(last_state, &action).map(|(_, s)| s)
-    }
-
-    fn format_step(&self, last_state: &StorageState, action: Action) -> Option<String> {
-        let (outcome, _) = self.step(last_state, &action)?;
-        Some(self.narrate(last_state, &action, &outcome))
-    }
-
-    fn properties(&self) -> Vec<Property<Self>> {
-        storage_properties()
-    }
-}
-
-macro_rules! claim_pair {
-    ($v:ident, $n:literal, $always:literal, $sometimes:literal, [$($w:ident),+]) => {
-        $v.push(Property::always($always, |_, s: &StorageState| !s.broken.contains($n)));
-        $v.push(Property::sometimes($sometimes, |_, s: &StorageState| {
-            matches!(s.last, $(Some(Witness::$w))|+)
-        }));
-    };
-}
+crate::kit::forward_model_to_step!(StorageModel, StorageState, Action, storage_properties);
 
 /// Every property of the storage model: for each of STO-1 to STO-9, GEO-1
 /// and DRV-1, the claim as an `always` and its allowed case as a `sometimes`.
 pub fn storage_properties() -> Vec<Property<StorageModel>> {
-    let mut v = Vec::new();
-    claim_pair!(
-        v,
+    crate::kit::claim_pairs![StorageState, Witness;
         1,
         "STO-1 a request succeeds only with a current key, a SAS signed by one, or as a public read",
         "STO-1 reached: a request signed with a regenerated key succeeds",
-        [SharedKeyServed, RotationCompleted]
-    );
-    claim_pair!(
-        v,
+        [SharedKeyServed, RotationCompleted];
         2,
         "STO-2 a removed key is refused and a current key never is",
         "STO-2 reached: a rotation completes without a failed request",
-        [RotationCompleted]
-    );
-    claim_pair!(
-        v,
+        [RotationCompleted];
         3,
         "STO-3 a SAS grants only its permissions, on its scope, inside its window",
         "STO-3 reached: a read through a valid SAS succeeds",
-        [SasRead]
-    );
-    claim_pair!(
-        v,
+        [SasRead];
         4,
         "STO-4 a policy-bound SAS follows the stored policy as it is now",
         "STO-4 reached: a read through a policy-bound SAS succeeds",
-        [PolicySasRead]
-    );
-    claim_pair!(
-        v,
+        [PolicySasRead];
         5,
         "STO-5 anonymous requests only read public data within its level",
         "STO-5 reached: an anonymous read of public data succeeds",
-        [AnonymousPublicRead]
-    );
-    claim_pair!(
-        v,
+        [AnonymousPublicRead];
         6,
         "STO-6 put, get, list and delete are linearizable; a deleted blob is never read again",
         "STO-6 reached: a read after an acknowledged delete finds nothing",
-        [GoneAfterDelete]
-    );
-    claim_pair!(
-        v,
+        [GoneAfterDelete];
         7,
         "STO-7 an acknowledged write is on all three replicas",
         "STO-7 reached: an acknowledged write is read while a replica is down",
-        [ReadDespiteCrash]
-    );
-    claim_pair!(
-        v,
+        [ReadDespiteCrash];
         8,
         "STO-8 only the subscription changes the account keys",
         "STO-8 reached: the subscription regenerates a key",
-        [KeyChangedBySubscription]
-    );
-    claim_pair!(
-        v,
+        [KeyChangedBySubscription];
         9,
         "STO-9 reused storage never returns a deleted blob's bytes",
         "STO-9 reached: a blob on a reused block reads as zeros",
-        [ReusedBlockReadsZeros]
-    );
-    claim_pair!(
-        v,
+        [ReusedBlockReadsZeros];
         10,
         "GEO-1 no replica outside the chosen location receives data",
         "GEO-1 reached: a put is acknowledged on three replicas in the chosen location",
-        [AckedInChosenLocation]
-    );
-    claim_pair!(
-        v,
+        [AckedInChosenLocation];
         11,
         "DRV-1 a leased blob takes puts and deletes only with its lease id",
         "DRV-1 reached: the lease holder writes the leased blob",
-        [LeaseHolderWrote]
-    );
-    v
+        [LeaseHolderWrote];
+    ]
 }
 
 impl TracedModel for StorageModel {
