@@ -55,3 +55,90 @@ fn the_model_is_deterministic() {
     let b = verdicts(NetworkConfig::default().into_model()).unique_states;
     assert_eq!(a, b);
 }
+
+#[test]
+fn an_action_naming_a_party_outside_the_bounds_is_not_enabled_and_does_not_panic() {
+    use fabric_model::network::{
+        Action, Addr, Conn, ControlEndpoint, Forgery, Node, Outcome, Port, Principal,
+    };
+    use fabric_model::TracedModel;
+    let model = NetworkConfig::default().into_model();
+    let s = model.init_states().remove(0);
+    let conn = Conn {
+        initiator: Node::Vm(99),
+        src: Addr::Dip(99),
+        target: Addr::Vip(99),
+        port: Port::App,
+    };
+    let actions = [
+        Action::Open {
+            from: Node::Vm(99),
+            to: Addr::Internet,
+            port: Port::App,
+        },
+        Action::Open {
+            from: Node::Fc(0),
+            to: Addr::Dip(99),
+            port: Port::App,
+        },
+        Action::Open {
+            from: Node::Internet,
+            to: Addr::Vip(99),
+            port: Port::App,
+        },
+        Action::Open {
+            from: Node::Host(99),
+            to: Addr::Fc(0),
+            port: Port::Control,
+        },
+        Action::Reply { conn },
+        Action::Close { conn },
+        Action::Datagram {
+            vm: 99,
+            src: Addr::Dip(0),
+            to: Addr::Dip(1),
+        },
+        Action::Datagram {
+            vm: 0,
+            src: Addr::Dip(99),
+            to: Addr::Dip(1),
+        },
+        Action::Broadcast { from: Node::Vm(99) },
+        Action::Move {
+            instance: 99,
+            to_host: 1,
+        },
+        Action::Move {
+            instance: 0,
+            to_host: 99,
+        },
+        Action::FaApply { host: 99 },
+        Action::HostileResponse {
+            host: 99,
+            forgery: Forgery::Garbage,
+        },
+        Action::HostileResponse {
+            host: 0,
+            forgery: Forgery::AckForHost(99),
+        },
+        Action::Control {
+            principal: Principal::RogueHost(99),
+            endpoint: ControlEndpoint::Fa(0),
+        },
+        Action::Control {
+            principal: Principal::Fc,
+            endpoint: ControlEndpoint::Fa(99),
+        },
+    ];
+    let outcome = Outcome::Delivered {
+        to: vec![Node::Vm(99)],
+    };
+    for a in actions {
+        assert_eq!(model.step(&s, &a), None, "{a:?} is enabled");
+        assert_eq!(model.next_state(&s, a), None);
+        // What replay reads of a decoded step answers without panicking.
+        let _ = model.action_shape(&s, &a);
+        let _ = model.narrate(&s, &a, &outcome);
+        let _ = model.claims_touched(&s, &a, &outcome);
+    }
+}
