@@ -128,3 +128,80 @@ fn the_two_scenarios_start_apart() {
     let scenarios: Vec<Scenario> = model.init_states().iter().map(|s| s.scenario).collect();
     assert_eq!(scenarios, [Scenario::Access, Scenario::Data]);
 }
+
+#[test]
+fn an_action_naming_a_party_outside_the_bounds_is_not_enabled_and_does_not_panic() {
+    use fabric_model::storage::{
+        Action, Caller, Content, LeaseOp, Outcome, Policy, SasGrant, Slot, POLICY_MENU,
+    };
+    use fabric_model::TracedModel;
+    let model = StorageConfig::default().into_model();
+    let far = Caller::Client(99);
+    let policy: Policy = POLICY_MENU[0];
+    let actions = [
+        Action::Switch {
+            client: 99,
+            slot: Slot::Secondary,
+        },
+        Action::IssueSas {
+            grant: SasGrant::StoredPolicy(99),
+        },
+        Action::SetPolicy { id: 99, policy },
+        Action::RemovePolicy { id: 99 },
+        Action::Put {
+            caller: Caller::Client(0),
+            blob: 99,
+            content: Content::Bytes,
+            lease: None,
+        },
+        Action::Put {
+            caller: far,
+            blob: 0,
+            content: Content::Bytes,
+            lease: None,
+        },
+        Action::Get {
+            caller: Caller::Client(0),
+            blob: 99,
+            snapshot: false,
+            replica: 0,
+        },
+        Action::Get {
+            caller: Caller::Client(0),
+            blob: 0,
+            snapshot: true,
+            replica: 99,
+        },
+        Action::List {
+            caller: far,
+            replica: 99,
+        },
+        Action::Delete {
+            caller: Caller::Client(0),
+            blob: 99,
+            lease: None,
+        },
+        Action::Snapshot {
+            caller: Caller::Client(0),
+            blob: 99,
+        },
+        Action::Lease {
+            blob: 99,
+            op: LeaseOp::Break,
+        },
+        Action::Replicate { replica: 99 },
+        Action::Crash { replica: 99 },
+        Action::Restart { replica: 99 },
+    ];
+    let outcome = Outcome::Listed { blobs: vec![99] };
+    for s in model.init_states() {
+        for a in actions {
+            assert_eq!(model.step(&s, &a), None, "{a:?} is enabled");
+            assert_eq!(model.next_state(&s, a), None);
+            // What replay reads of a decoded step answers without panicking.
+            let _ = model.action_shape(&s, &a);
+            let _ = model.narrate(&s, &a, &outcome);
+            let _ = model.claims_touched(&s, &a, &outcome);
+        }
+    }
+}
