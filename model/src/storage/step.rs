@@ -87,10 +87,10 @@ impl TracedModel for StorageModel {
         let mut next = *s;
         next.last = None;
         let outcome = match *action {
-            Action::Tick
-            | Action::RegenerateKey { .. }
-            | Action::Switch { .. }
-            | Action::IssueSas { .. } => self.step_clock_and_keys(s, &mut next, action)?,
+            Action::Tick | Action::RegenerateKey { .. } | Action::Switch { .. } => {
+                self.step_clock_and_keys(s, &mut next, action)?
+            }
+            Action::IssueSas { .. } => self.step_issue_sas(s, &mut next, action)?,
             Action::Replicate { .. }
             | Action::Commit
             | Action::Crash { .. }
@@ -232,7 +232,7 @@ impl TracedModel for StorageModel {
 }
 
 impl StorageModel {
-    /// The clock, key regeneration and rotation, and SAS issue.
+    /// The clock, and key regeneration and rotation.
     fn step_clock_and_keys(
         &self,
         s: &StorageState,
@@ -293,6 +293,18 @@ impl StorageModel {
                 *held = key;
                 Outcome::Done
             }
+            _ => return None,
+        })
+    }
+
+    /// Client 0 hands client 1 a service SAS, ad hoc or bound to a stored policy.
+    fn step_issue_sas(
+        &self,
+        s: &StorageState,
+        next: &mut StorageState,
+        action: &Action,
+    ) -> Option<Outcome> {
+        Some(match *action {
             Action::IssueSas { grant } => {
                 if s.sas_issued >= self.cfg.max_sas {
                     return None;
