@@ -38,6 +38,7 @@
 //! tests.
 
 pub mod claims;
+pub mod kit;
 pub mod network;
 pub mod storage;
 pub mod trace;
