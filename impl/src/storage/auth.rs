@@ -941,7 +941,7 @@ pub struct Need {
 
 /// Who a request was authorized as.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Principal {
+pub enum StoragePrincipal {
     /// Shared Key, with the key in `slot`.
     Account {
         /// The key that verified.
@@ -986,7 +986,7 @@ pub fn authorize(
     need: &Need,
     now_ms: UnixMs,
     bugs: BugSet,
-) -> Result<Principal, StorageError> {
+) -> Result<StoragePrincipal, StorageError> {
     if req.header_count("authorization") > 0 {
         let slot = match authenticate_shared_key(req, keys, now_ms) {
             Err(error)
@@ -997,7 +997,7 @@ pub fn authorize(
             }
             other => other?,
         };
-        return Ok(Principal::Account { slot });
+        return Ok(StoragePrincipal::Account { slot });
     }
     if let Some(token) = parse_sas(req.query)? {
         return authorize_sas(req, keys, acl, need, &token, now_ms, bugs);
@@ -1006,7 +1006,7 @@ pub fn authorize(
         && need.writes
         && acl.is_some_and(|acl| acl.public_access != PublicAccess::Off)
     {
-        return Ok(Principal::Anonymous);
+        return Ok(StoragePrincipal::Anonymous);
     }
     authorize_anonymous(acl, need)
 }
@@ -1019,7 +1019,7 @@ fn authorize_sas(
     token: &SasToken,
     now_ms: UnixMs,
     bugs: BugSet,
-) -> Result<Principal, StorageError> {
+) -> Result<StoragePrincipal, StorageError> {
     // claim: STO-3 (only its scope: the signed resource type must be able to
     // cover what the request addresses)
     let (container, blob, signed_time) = match (&need.target, token.resource) {
@@ -1176,7 +1176,7 @@ fn authorize_sas(
             ErrorCode::AuthorizationPermissionMismatch,
         ));
     }
-    Ok(Principal::Sas {
+    Ok(StoragePrincipal::Sas {
         permissions,
         resource: token.resource,
     })
@@ -1191,14 +1191,17 @@ fn grants(have: Permissions, needed: Permissions) -> bool {
         })
 }
 
-fn authorize_anonymous(acl: Option<&ContainerAcl>, need: &Need) -> Result<Principal, StorageError> {
+fn authorize_anonymous(
+    acl: Option<&ContainerAcl>,
+    need: &Need,
+) -> Result<StoragePrincipal, StorageError> {
     // claim: STO-5 (anonymous requests only read public data within its level)
     if let (Some(level), Some(acl)) = (need.anonymous, acl) {
         if level != PublicAccess::Off
             && acl.public_access != PublicAccess::Off
             && acl.public_access.admits(level)
         {
-            return Ok(Principal::Anonymous);
+            return Ok(StoragePrincipal::Anonymous);
         }
     }
     if need.writes {
@@ -1707,7 +1710,7 @@ mod tests {
         let req = view("PUT", BLOB_PATH, &[], &headers);
         assert_eq!(
             authorize(&req, &keys(), None, &put_need(), NOON, BugSet::NONE),
-            Ok(Principal::Account {
+            Ok(StoragePrincipal::Account {
                 slot: KeySlot::Primary
             })
         );
@@ -1715,7 +1718,7 @@ mod tests {
         let req = view("PUT", BLOB_PATH, &[], &headers);
         assert_eq!(
             authorize(&req, &keys(), None, &put_need(), NOON, BugSet::NONE),
-            Ok(Principal::Account {
+            Ok(StoragePrincipal::Account {
                 slot: KeySlot::Secondary
             })
         );
@@ -1906,7 +1909,7 @@ mod tests {
         acl: Option<&ContainerAcl>,
         need: &Need,
         now: UnixMs,
-    ) -> Result<Principal, StorageError> {
+    ) -> Result<StoragePrincipal, StorageError> {
         let query = decode_query(query_text);
         let req = view("GET", path, &query, &[]);
         authorize(&req, &keys(), acl, need, now, BugSet::NONE)
@@ -1938,7 +1941,7 @@ mod tests {
         let read = need(blob_target(), Some(Permissions::READ));
         assert_eq!(
             sas_authorize(SDK_BLOB_RW, BLOB_PATH, None, &read, NOON),
-            Ok(Principal::Sas {
+            Ok(StoragePrincipal::Sas {
                 permissions: perms("rw"),
                 resource: SasResource::Blob
             })
@@ -2021,7 +2024,7 @@ mod tests {
         let list = need(container_target(), Some(Permissions::LIST));
         assert_eq!(
             sas_authorize(SDK_CONTAINER_RL, "/acct/photos", None, &list, NOON),
-            Ok(Principal::Sas {
+            Ok(StoragePrincipal::Sas {
                 permissions: perms("rl"),
                 resource: SasResource::Container
             })
@@ -2150,7 +2153,7 @@ mod tests {
         let acl = acl_with("pol1", pol1("r", NOON + HOUR));
         assert_eq!(
             sas_authorize(SDK_BLOB_POLICY, BLOB_PATH, Some(&acl), &read, NOON),
-            Ok(Principal::Sas {
+            Ok(StoragePrincipal::Sas {
                 permissions: perms("r"),
                 resource: SasResource::Blob
             })
@@ -2416,7 +2419,7 @@ mod tests {
                 NOON,
                 BugSet::NONE
             ),
-            Ok(Principal::Anonymous)
+            Ok(StoragePrincipal::Anonymous)
         );
         assert_eq!(
             code(authorize(
@@ -2453,7 +2456,7 @@ mod tests {
                 NOON,
                 BugSet::NONE
             ),
-            Ok(Principal::Anonymous)
+            Ok(StoragePrincipal::Anonymous)
         );
         // `Some(PublicAccess::Off)` means never, like `None`.
         let never = Need {

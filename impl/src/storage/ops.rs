@@ -322,14 +322,14 @@ pub type WriteOutcome = Result<Applied, StorageError>;
 
 /// A write with the seeded bugs it runs under.
 #[derive(Clone, Debug)]
-pub struct BuggyWrite {
+pub struct BlobWrite {
     /// The write.
     pub write: Write,
     /// The seeded bugs switched on (none outside conformance tests).
     pub bugs: BugSet,
 }
 
-impl Command for BuggyWrite {
+impl Command for BlobWrite {
     type Output = WriteOutcome;
 
     fn apply(

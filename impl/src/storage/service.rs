@@ -7,15 +7,15 @@
 //! call it, so both exercise the same code.
 
 use super::acl::{ContainerAcl, Permissions, PublicAccess};
-use super::auth::{self, AccountKeys, KeySlot, Need, Principal, RequestView, Target};
+use super::auth::{self, AccountKeys, KeySlot, Need, RequestView, StoragePrincipal, Target};
 use super::clock::{format_http_date, format_iso8601_fine, UnixMs};
 use super::error::{ErrorCode, StorageError};
 use super::lease::{self, LeaseAction};
 use super::ops::{
-    self, Applied, BlobRecord, BlobType, BuggyWrite, ContainerRecord, ContentHeaders,
+    self, Applied, BlobRecord, BlobType, BlobWrite, ContainerRecord, ContentHeaders,
     DeleteSnapshots, PutContent, Write,
 };
-use super::store::{ReplicatedStore, StoreConfig, StoreError};
+use super::store::{ReplicatedStore, StoreConfig, StoreError, REPLICA_COUNT};
 use super::xml::{self, element, DECLARATION};
 use crate::bugs::{BugSet, SeededBug};
 use crate::secret::SecretBytes;
@@ -163,27 +163,26 @@ pub fn place_replicas(
     location: &str,
     nodes: &[StorageNode],
     bugs: BugSet,
-) -> Result<[usize; 3], String> {
+) -> Result<[usize; REPLICA_COUNT], String> {
     let mut chosen: Vec<usize> = nodes
         .iter()
         .enumerate()
         .filter(|(_, node)| node.location == location)
         .map(|(index, _)| index)
-        .take(3)
+        .take(REPLICA_COUNT)
         .collect();
     if bugs.has(SeededBug::ReplicaInOtherLocation) {
         if let Some(elsewhere) = nodes.iter().position(|node| node.location != location) {
-            chosen.truncate(2);
+            chosen.truncate(REPLICA_COUNT - 1);
             chosen.push(elsewhere);
         }
     }
-    match chosen.as_slice() {
-        [a, b, c] => Ok([*a, *b, *c]),
-        _ => Err(format!(
-            "location {location} has {} storage nodes; an account needs 3",
+    <[usize; REPLICA_COUNT]>::try_from(chosen.as_slice()).map_err(|_| {
+        format!(
+            "location {location} has {} storage nodes; an account needs {REPLICA_COUNT}",
             chosen.len()
-        )),
-    }
+        )
+    })
 }
 
 /// The service's settings.
@@ -215,7 +214,7 @@ impl ServiceConfig {
             .iter()
             .flat_map(|location| {
                 let data_dir = data_dir.clone();
-                (0..3).map(move |n| StorageNode {
+                (0..REPLICA_COUNT).map(move |n| StorageNode {
                     name: format!("{location}-node{n}"),
                     location: location.to_string(),
                     dir: data_dir.join(location).join(format!("node{n}")),
@@ -261,13 +260,13 @@ pub enum ServiceError {
 struct Account {
     keys: RwLock<AccountKeys>,
     location: String,
-    replica_nodes: [usize; 3],
-    store: Arc<ReplicatedStore<BuggyWrite>>,
+    replica_nodes: [usize; REPLICA_COUNT],
+    store: Arc<ReplicatedStore<BlobWrite>>,
 }
 
 /// A request as plain data.
 #[derive(Clone, Debug, Default)]
-pub struct Request {
+pub struct BlobRequest {
     /// The method, upper case.
     pub method: String,
     /// The URL path as received (percent-encoded).
@@ -282,7 +281,7 @@ pub struct Request {
     pub peer_ip: Option<IpAddr>,
 }
 
-impl Request {
+impl BlobRequest {
     /// The first value of header `name` (lowercase).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -313,7 +312,7 @@ impl Request {
 
 /// A response as plain data.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Response {
+pub struct BlobResponse {
     /// The HTTP status.
     pub status: u16,
     /// The headers.
@@ -322,7 +321,7 @@ pub struct Response {
     pub body: Bytes,
 }
 
-impl Response {
+impl BlobResponse {
     /// The first value of header `name` (lowercase).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -418,7 +417,7 @@ impl Operation {
     }
 }
 
-fn classify(request: &Request, address: &Address) -> Result<Operation, StorageError> {
+fn classify(request: &BlobRequest, address: &Address) -> Result<Operation, StorageError> {
     use Operation::*;
     let restype = request.query_value("restype");
     let comp = request.query_value("comp");
@@ -614,7 +613,7 @@ impl StorageService {
 
     /// The replicated store of `account` (for fault injection in tests and
     /// conformance).
-    pub fn store(&self, account: &str) -> Option<Arc<ReplicatedStore<BuggyWrite>>> {
+    pub fn store(&self, account: &str) -> Option<Arc<ReplicatedStore<BlobWrite>>> {
         self.accounts.get(account).map(|a| Arc::clone(&a.store))
     }
 
@@ -669,7 +668,7 @@ impl StorageService {
     }
 
     /// Handles one request at `now_ms`.
-    pub async fn handle(&self, request: Request, now_ms: UnixMs) -> Response {
+    pub async fn handle(&self, request: BlobRequest, now_ms: UnixMs) -> BlobResponse {
         let request_id = uuid::Uuid::new_v4().to_string();
         let version = request
             .header("x-ms-version")
@@ -714,7 +713,7 @@ impl StorageService {
         &self,
         address: &Address,
         acl: &ContainerAcl,
-        request: &Request,
+        request: &BlobRequest,
     ) -> ContainerAcl {
         let mut acl = acl.clone();
         if !self.bugs.has(SeededBug::PolicyChangeNotApplied) {
@@ -750,7 +749,7 @@ impl StorageService {
     /// /.management/accounts/NAME/regenerateKey` with `{"keyName":"key1"}`
     /// (or `key2`) and `Authorization: Bearer TOKEN`; answers the new keys
     /// as ARM's `listKeys` does.
-    fn management(&self, request: &Request) -> Result<Response, StorageError> {
+    fn management(&self, request: &BlobRequest) -> Result<BlobResponse, StorageError> {
         let rest = request
             .path
             .strip_prefix(MANAGEMENT_PREFIX)
@@ -795,14 +794,18 @@ impl StorageService {
                 {"keyName": "key2", "value": encode(KeySlot::Secondary), "permissions": "FULL"},
             ]
         });
-        Ok(Response {
+        Ok(BlobResponse {
             status: 200,
             headers: vec![("content-type".into(), "application/json".into())],
             body: Bytes::from(body.to_string()),
         })
     }
 
-    async fn dispatch(&self, request: &Request, now_ms: UnixMs) -> Result<Response, StorageError> {
+    async fn dispatch(
+        &self,
+        request: &BlobRequest,
+        now_ms: UnixMs,
+    ) -> Result<BlobResponse, StorageError> {
         let address = parse_address(&request.path)?;
         let account = self
             .accounts
@@ -886,11 +889,11 @@ impl StorageService {
     }
 }
 
-fn principal_kind(principal: &Principal) -> &'static str {
+fn principal_kind(principal: &StoragePrincipal) -> &'static str {
     match principal {
-        Principal::Account { .. } => "account key",
-        Principal::Sas { .. } => "sas",
-        Principal::Anonymous => "anonymous",
+        StoragePrincipal::Account { .. } => "account key",
+        StoragePrincipal::Sas { .. } => "sas",
+        StoragePrincipal::Anonymous => "anonymous",
     }
 }
 
@@ -916,7 +919,7 @@ fn store_error(error: StoreError) -> StorageError {
 }
 
 fn read<T>(
-    store: &ReplicatedStore<BuggyWrite>,
+    store: &ReplicatedStore<BlobWrite>,
     f: impl FnOnce(&dyn super::store::Tables) -> Result<T, StoreError>,
 ) -> Result<T, StorageError> {
     store.read(f).map_err(store_error)
@@ -928,7 +931,7 @@ pub fn error_response(
     request_id: &str,
     now_ms: UnixMs,
     head: bool,
-) -> Response {
+) -> BlobResponse {
     let body = if head {
         Bytes::new()
     } else {
@@ -947,7 +950,7 @@ pub fn error_response(
             "SharedKey realm=\"fabric-storage\"".into(),
         ));
     }
-    Response {
+    BlobResponse {
         status: error.code.status(),
         headers,
         body,
@@ -957,28 +960,28 @@ pub fn error_response(
 struct Context<'a> {
     account: &'a Account,
     address: &'a Address,
-    request: &'a Request,
+    request: &'a BlobRequest,
     now_ms: UnixMs,
     container: Option<ContainerRecord>,
     snapshot: Option<String>,
     bugs: BugSet,
 }
 
-fn ok(status: u16) -> Response {
-    Response {
+fn ok(status: u16) -> BlobResponse {
+    BlobResponse {
         status,
         headers: Vec::new(),
         body: Bytes::new(),
     }
 }
 
-fn with_header(mut response: Response, name: &str, value: impl Into<String>) -> Response {
+fn with_header(mut response: BlobResponse, name: &str, value: impl Into<String>) -> BlobResponse {
     response.headers.push((name.to_string(), value.into()));
     response
 }
 
-fn xml_response(body: String) -> Response {
-    Response {
+fn xml_response(body: String) -> BlobResponse {
+    BlobResponse {
         status: 200,
         headers: vec![("content-type".into(), "application/xml".into())],
         body: Bytes::from(body),
@@ -986,7 +989,7 @@ fn xml_response(body: String) -> Response {
 }
 
 /// The `x-ms-meta-*` headers of a request, checked.
-fn metadata_of(request: &Request) -> Result<Vec<(String, String)>, StorageError> {
+fn metadata_of(request: &BlobRequest) -> Result<Vec<(String, String)>, StorageError> {
     let mut metadata = Vec::new();
     let mut total = 0usize;
     for (name, value) in &request.headers {
@@ -1120,8 +1123,12 @@ impl Context<'_> {
         match self.request.header(REPLICA_HEADER) {
             None => read(&self.account.store, f),
             Some(text) => {
-                let replica: usize =
-                    text.trim().parse().ok().filter(|r| *r < 3).ok_or_else(|| {
+                let replica: usize = text
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|r| *r < REPLICA_COUNT)
+                    .ok_or_else(|| {
                         StorageError::with_detail(ErrorCode::InvalidHeaderValue, REPLICA_HEADER)
                     })?;
                 self.account
@@ -1160,7 +1167,7 @@ impl Context<'_> {
     }
 
     async fn write(&self, write: Write) -> Result<Applied, StorageError> {
-        let command = BuggyWrite {
+        let command = BlobWrite {
             write,
             bugs: self.bugs,
         };
@@ -1175,7 +1182,7 @@ impl Context<'_> {
         self.request.header("x-ms-lease-id").map(str::to_string)
     }
 
-    async fn run(&self, operation: Operation) -> Result<Response, StorageError> {
+    async fn run(&self, operation: Operation) -> Result<BlobResponse, StorageError> {
         use Operation::*;
         let now_ms = self.now_ms;
         match operation {
@@ -1366,7 +1373,7 @@ impl Context<'_> {
         }
     }
 
-    fn list_containers(&self) -> Result<Response, StorageError> {
+    fn list_containers(&self) -> Result<BlobResponse, StorageError> {
         let prefix = self.request.query_value("prefix").unwrap_or_default();
         let marker = self.request.query_value("marker").unwrap_or_default();
         let max_results = parse_max_results(self.request.query_value("maxresults"))?;
@@ -1440,7 +1447,7 @@ impl Context<'_> {
             .is_some_and(|list| list.split(',').any(|item| item.trim() == what))
     }
 
-    fn list_blobs(&self) -> Result<Response, StorageError> {
+    fn list_blobs(&self) -> Result<BlobResponse, StorageError> {
         self.existing_container()?;
         let prefix = self.request.query_value("prefix").unwrap_or_default();
         let marker = self.request.query_value("marker").unwrap_or_default();
@@ -1534,7 +1541,7 @@ impl Context<'_> {
         Ok(xml_response(body))
     }
 
-    async fn put_blob(&self) -> Result<Response, StorageError> {
+    async fn put_blob(&self) -> Result<BlobResponse, StorageError> {
         self.existing_container()?;
         let request = self.request;
         let blob_type = match request.header("x-ms-blob-type") {
@@ -1643,7 +1650,7 @@ impl Context<'_> {
         Ok(response)
     }
 
-    fn get_blob(&self, operation: Operation) -> Result<Response, StorageError> {
+    fn get_blob(&self, operation: Operation) -> Result<BlobResponse, StorageError> {
         self.existing_container()?;
         let key = self.blob_key(self.snapshot.as_deref());
         let want_bytes = operation == Operation::GetBlob;
@@ -1704,7 +1711,7 @@ impl Context<'_> {
         Ok(response)
     }
 
-    async fn lease(&self) -> Result<Response, StorageError> {
+    async fn lease(&self) -> Result<BlobResponse, StorageError> {
         self.existing_container()?;
         let key = self.blob_key(None);
         if self.read(|tables| ops::read_blob(tables, &key))?.is_none() {
@@ -1787,7 +1794,7 @@ impl Context<'_> {
     }
 }
 
-fn container_headers(mut response: Response, record: &ContainerRecord) -> Response {
+fn container_headers(mut response: BlobResponse, record: &ContainerRecord) -> BlobResponse {
     response.headers.push(("etag".into(), record.etag.clone()));
     response.headers.push((
         "last-modified".into(),

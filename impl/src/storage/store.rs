@@ -59,6 +59,10 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
+/// How many replicas hold every account's data: a write is acknowledged
+/// only once all of them hold it durably.
+pub const REPLICA_COUNT: usize = 3;
+
 /// The database file inside a replica's directory.
 const DB_FILE: &str = "replica.redb";
 /// redb's page cache per replica (its default is 1 GiB).
@@ -249,7 +253,7 @@ pub trait Command: Send + Sync + 'static {
 #[derive(Clone, Debug)]
 pub struct StoreConfig {
     /// One directory per replica; each holds one redb file.
-    pub replica_dirs: [PathBuf; 3],
+    pub replica_dirs: [PathBuf; REPLICA_COUNT],
     /// How many writes may wait for the committer; one more is `Busy`.
     pub queue_capacity: usize,
     /// The most commands committed in one batch (one transaction, one fsync
@@ -265,7 +269,7 @@ pub struct StoreConfig {
 impl StoreConfig {
     /// The default configuration: a queue of 1024 writes, batches of up to
     /// 64, and a 2 s wait for a down replica.
-    pub fn new(replica_dirs: [PathBuf; 3]) -> Self {
+    pub fn new(replica_dirs: [PathBuf; REPLICA_COUNT]) -> Self {
         StoreConfig {
             replica_dirs,
             queue_capacity: 1024,
@@ -354,7 +358,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// What the committer thread and the store's handles share.
 struct Shared {
-    replicas: [Replica; 3],
+    /// One per replica, `REPLICA_COUNT` of them.
+    replicas: Vec<Replica>,
     /// The read watermark: no replica below it may serve a read.
     max_applied: AtomicU64,
     next_reader: AtomicUsize,
@@ -420,9 +425,11 @@ impl<C: Command> ReplicatedStore<C> {
     /// Opens (or creates) the three replicas, brings the ones that are
     /// behind up to the most advanced one, and starts the committer.
     pub fn open(config: StoreConfig) -> Result<Self, StoreError> {
-        let [d0, d1, d2] = config.replica_dirs;
-        let dbs = [open_replica(&d0)?, open_replica(&d1)?, open_replica(&d2)?];
-        let mut seqs = [0u64; 3];
+        let mut dbs = Vec::with_capacity(REPLICA_COUNT);
+        for dir in &config.replica_dirs {
+            dbs.push(open_replica(dir)?);
+        }
+        let mut seqs = [0u64; REPLICA_COUNT];
         for (seq, db) in seqs.iter_mut().zip(&dbs) {
             *seq = applied_of(db)?;
         }
@@ -432,12 +439,11 @@ impl<C: Command> ReplicatedStore<C> {
             .enumerate()
             .max_by_key(|&(_, s)| s)
             .unwrap_or((0, 0));
-        for r in 0..3 {
+        for r in 0..REPLICA_COUNT {
             if seqs[r] < max {
                 seqs[r] = catch_up(&dbs[best], &dbs[r], None)?;
             }
         }
-        let [db0, db1, db2] = dbs;
         let replica = |dir: PathBuf, db: Database, seq: u64| Replica {
             dir,
             slot: RwLock::new(Some(Arc::new(db))),
@@ -446,11 +452,13 @@ impl<C: Command> ReplicatedStore<C> {
             closing: Mutex::new(Weak::new()),
         };
         let shared = Arc::new(Shared {
-            replicas: [
-                replica(d0, db0, seqs[0]),
-                replica(d1, db1, seqs[1]),
-                replica(d2, db2, seqs[2]),
-            ],
+            replicas: config
+                .replica_dirs
+                .into_iter()
+                .zip(dbs)
+                .zip(seqs)
+                .map(|((dir, db), seq)| replica(dir, db, seq))
+                .collect(),
             max_applied: AtomicU64::new(max),
             next_reader: AtomicUsize::new(0),
             faults: Mutex::new(()),
@@ -572,8 +580,11 @@ impl<C: Command> ReplicatedStore<C> {
         f: impl FnOnce(&dyn Tables) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let start = self.shared.next_reader.fetch_add(1, Ordering::Relaxed);
-        for i in 0..3 {
-            if let Some(tables) = self.shared.fresh_snapshot((start % 3 + i) % 3) {
+        for i in 0..REPLICA_COUNT {
+            if let Some(tables) = self
+                .shared
+                .fresh_snapshot((start % REPLICA_COUNT + i) % REPLICA_COUNT)
+            {
                 return f(&tables);
             }
         }
@@ -619,7 +630,7 @@ impl<C: Command> ReplicatedStore<C> {
         }
         let db = open_replica(&rep.dir)?;
         let own = applied_of(&db)?;
-        let best = (0..3)
+        let best = (0..REPLICA_COUNT)
             .filter(|&p| p != replica)
             .filter_map(|p| {
                 let (peer, _) = self.shared.replicas[p].handle()?;
@@ -656,7 +667,7 @@ impl<C: Command> ReplicatedStore<C> {
     }
 
     /// Each replica: up or not, the last batch it holds, its directory.
-    pub fn status(&self) -> [ReplicaStatus; 3] {
+    pub fn status(&self) -> [ReplicaStatus; REPLICA_COUNT] {
         std::array::from_fn(|r| {
             let rep = &self.shared.replicas[r];
             let handle = rep.handle();
@@ -753,8 +764,8 @@ impl Shared {
     /// lowers the watermark to what they hold (it can only be above if the
     /// only copies of an unacknowledged batch were lost). Returns each
     /// replica's `applied_seq` afterwards, `None` if down or failing.
-    fn maintain(&self) -> [Option<u64>; 3] {
-        let mut seqs: [Option<u64>; 3] = std::array::from_fn(|r| {
+    fn maintain(&self) -> [Option<u64>; REPLICA_COUNT] {
+        let mut seqs: [Option<u64>; REPLICA_COUNT] = std::array::from_fn(|r| {
             let (db, _) = self.replicas[r].handle()?;
             applied_of(&db).ok()
         });
@@ -866,8 +877,12 @@ impl Shared {
     }
 
     /// Commits staged batches in parallel (one fsync each); which committed.
-    fn commit_all<O: Send>(&self, seq: u64, staged: Vec<(usize, Staged<O>)>) -> [bool; 3] {
-        let mut done = [false; 3];
+    fn commit_all<O: Send>(
+        &self,
+        seq: u64,
+        staged: Vec<(usize, Staged<O>)>,
+    ) -> [bool; REPLICA_COUNT] {
+        let mut done = [false; REPLICA_COUNT];
         thread::scope(|scope| {
             let running: Vec<_> = staged
                 .into_iter()
@@ -906,10 +921,14 @@ impl Shared {
             let seen = self.changed.current();
             let seqs = self.maintain();
             let participants: Vec<usize> = match seqs {
-                [Some(a), Some(b), Some(c)] if a == b && b == c => vec![0, 1, 2],
+                _ if seqs.iter().all(|s| s.is_some() && *s == seqs[0]) => {
+                    (0..REPLICA_COUNT).collect()
+                }
                 // Seeded bug (STO-7): go ahead with replica 0 and whoever
                 // else is up with it.
-                [Some(a), ..] if ack_early => (0..3).filter(|&r| seqs[r] == Some(a)).collect(),
+                [Some(a), ..] if ack_early => {
+                    (0..REPLICA_COUNT).filter(|&r| seqs[r] == Some(a)).collect()
+                }
                 _ => {
                     if !self.wait_until(seen, deadline) {
                         answer_all(replies, || Err(StoreError::Busy));
@@ -981,7 +1000,7 @@ impl Shared {
                 reference = Some(taken);
             }
         }
-        let mut done = [false; 3];
+        let mut done = [false; REPLICA_COUNT];
         if self.bugs.has(SeededBug::AckAfterOneReplica) {
             // Seeded bug (STO-7): answer as soon as replica 0 has committed,
             // and commit the others afterwards.
@@ -1000,7 +1019,7 @@ impl Shared {
         // back and hold it, within the batch's deadline.
         while !done.iter().all(|d| *d) {
             let seen = self.changed.current();
-            let donors: Vec<usize> = (0..3).filter(|&r| done[r]).collect();
+            let donors: Vec<usize> = (0..REPLICA_COUNT).filter(|&r| done[r]).collect();
             for (r, done_r) in done.iter_mut().enumerate() {
                 if *done_r {
                     continue;
