@@ -920,7 +920,7 @@ fn store_error(error: StoreError) -> StorageError {
 
 fn read<T>(
     store: &ReplicatedStore<BlobWrite>,
-    f: impl FnOnce(&dyn super::store::Tables) -> Result<T, StoreError>,
+    f: impl FnOnce(&dyn super::store::Tables<super::store::Table>) -> Result<T, StoreError>,
 ) -> Result<T, StorageError> {
     store.read(f).map_err(store_error)
 }
@@ -1118,7 +1118,7 @@ impl Context<'_> {
     /// acknowledged write.
     fn read<T>(
         &self,
-        f: impl FnOnce(&dyn super::store::Tables) -> Result<T, StoreError>,
+        f: impl FnOnce(&dyn super::store::Tables<super::store::Table>) -> Result<T, StoreError>,
     ) -> Result<T, StorageError> {
         match self.request.header(REPLICA_HEADER) {
             None => read(&self.account.store, f),
