@@ -465,6 +465,7 @@ fn remove_blob(
     Ok(())
 }
 
+// Long: one match over `Write`, an arm per operation's replica write (moving the arms beside their operations is still to do).
 fn apply_write(
     write: &Write,
     bugs: BugSet,
