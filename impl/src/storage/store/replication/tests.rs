@@ -1,6 +1,8 @@
 //! Tests of the replicated store, over storage's tables.
 
 use super::*;
+#[cfg(feature = "seeded-bugs")]
+use crate::bugs::SeededBug;
 use crate::storage::store::Table;
 use redb::ReadableDatabase;
 use std::future::Future;
