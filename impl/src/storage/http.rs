@@ -1,10 +1,10 @@
 //! The HTTP shell: accepts connections, bounds what it reads, turns each
-//! request into a [`Request`](super::service::Request), reads the clock once
+//! request into a [`BlobRequest`](super::service::BlobRequest), reads the clock once
 //! and hands it to the [`StorageService`].
 
 use super::clock::now_ms;
 use super::error::{ErrorCode, StorageError};
-use super::service::{error_response, Request, Response, StorageService, MAX_PUT_BYTES};
+use super::service::{error_response, BlobRequest, BlobResponse, StorageService, MAX_PUT_BYTES};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -138,7 +138,7 @@ async fn serve(
     to_hyper(response)
 }
 
-fn to_hyper(response: Response) -> hyper::Response<Full<Bytes>> {
+fn to_hyper(response: BlobResponse) -> hyper::Response<Full<Bytes>> {
     let mut builder = hyper::Response::builder().status(response.status);
     for (name, value) in &response.headers {
         builder = builder.header(name.as_str(), value.as_str());
@@ -158,7 +158,7 @@ fn to_hyper(response: Response) -> hyper::Response<Full<Bytes>> {
 async fn read_request(
     request: hyper::Request<Incoming>,
     peer: SocketAddr,
-) -> Result<Request, StorageError> {
+) -> Result<BlobRequest, StorageError> {
     let (parts, body) = request.into_parts();
     let mut header_bytes = 0usize;
     let mut headers = Vec::with_capacity(parts.headers.len());
@@ -207,7 +207,7 @@ async fn read_request(
             }
         })?
         .to_bytes();
-    Ok(Request {
+    Ok(BlobRequest {
         method: parts.method.as_str().to_string(),
         path: parts.uri.path().to_string(),
         query,

@@ -179,6 +179,7 @@ pub fn parse_duration(text: &str) -> Result<Option<i64>, StorageError> {
 /// Applies `action` to the lease `state` at `now_ms`: the new state and the
 /// answer, or the service's refusal.
 // claim: DRV-1
+// Long: the lease state machine is one match over (state, action), read as a table.
 pub fn apply(
     state: &LeaseState,
     action: &LeaseAction,

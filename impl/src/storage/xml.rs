@@ -54,6 +54,7 @@ fn invalid(detail: &str) -> StorageError {
 /// Parses a `Set Container ACL` body. An empty body clears the policies.
 /// More than five identifiers, unknown elements in a policy, bad dates or
 /// permissions are `InvalidXmlDocument`.
+// Long: one pass of the XML reader over the identifiers and their policies.
 pub fn parse_identifiers(body: &[u8]) -> Result<Vec<SignedIdentifier>, StorageError> {
     if body.len() > MAX_ACL_BODY_BYTES {
         return Err(StorageError::new(ErrorCode::RequestBodyTooLarge));

@@ -29,7 +29,8 @@ use fabric_impl::storage::clock::{format_http_date, now_ms};
 use fabric_impl::storage::error::ErrorCode;
 use fabric_impl::storage::http::{self, StorageServer, MAX_HEADERS, MAX_HEADER_BYTES};
 use fabric_impl::storage::service::{
-    AccountSpec, Request, Response, ServiceConfig, StorageService, DEFAULT_ACCOUNT, MAX_PUT_BYTES,
+    AccountSpec, BlobRequest, BlobResponse, ServiceConfig, StorageService, DEFAULT_ACCOUNT,
+    MAX_PUT_BYTES,
 };
 use fabric_impl::storage::store::Table;
 use fabric_impl::storage::xml;
@@ -222,7 +223,7 @@ fn md5_base64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(Md5::digest(bytes))
 }
 
-fn view(request: &Request) -> RequestView<'_> {
+fn view(request: &BlobRequest) -> RequestView<'_> {
     RequestView {
         method: &request.method,
         path: &request.path,
@@ -232,7 +233,7 @@ fn view(request: &Request) -> RequestView<'_> {
     }
 }
 
-fn string_to_sign(request: &Request) -> String {
+fn string_to_sign(request: &BlobRequest) -> String {
     auth::shared_key_string_to_sign(&view(request), ACCOUNT)
 }
 
@@ -246,13 +247,13 @@ fn sign_request(
     mut headers: Vec<(String, String)>,
     body: &[u8],
     now: i64,
-) -> Request {
+) -> BlobRequest {
     headers.push(("x-ms-date".into(), format_http_date(now)));
     headers.push(("x-ms-version".into(), VERSION.into()));
     if !body.is_empty() {
         headers.push(("content-length".into(), body.len().to_string()));
     }
-    let mut request = Request {
+    let mut request = BlobRequest {
         method: method.to_string(),
         path: path.to_string(),
         query,
@@ -349,7 +350,7 @@ impl Fixture {
         fixture
     }
 
-    fn send(&self, request: Request) -> Response {
+    fn send(&self, request: BlobRequest) -> BlobResponse {
         self.runtime.block_on(self.service.handle(request, NOW_MS))
     }
 
@@ -360,7 +361,7 @@ impl Fixture {
         query: &[(&str, &str)],
         headers: &[(&str, &str)],
         body: &[u8],
-    ) -> Request {
+    ) -> BlobRequest {
         sign_request(
             &self.key,
             method,
@@ -372,7 +373,7 @@ impl Fixture {
         )
     }
 
-    fn expect(&self, request: Request, status: u16, what: &str) -> Response {
+    fn expect(&self, request: BlobRequest, status: u16, what: &str) -> BlobResponse {
         let response = self.send(request);
         assert_eq!(
             response.status,
@@ -534,7 +535,7 @@ impl Fixture {
     }
 
     fn api_state(&self) -> ApiState {
-        let mut reads: Vec<(String, Request)> = vec![(
+        let mut reads: Vec<(String, BlobRequest)> = vec![(
             "list containers".into(),
             self.signed(
                 "GET",
@@ -596,7 +597,7 @@ impl Fixture {
 /// Sends `request` and checks what holds for every request: no 5xx, a
 /// consistent error code, and (comparing the raw state before and after)
 /// no change to anything stored.
-fn send_and_check(fixture: &Fixture, request: &Request) -> Result<Response, TestCaseError> {
+fn send_and_check(fixture: &Fixture, request: &BlobRequest) -> Result<BlobResponse, TestCaseError> {
     let before = fixture.raw_state();
     let response = fixture.send(request.clone());
     let status = response.status;
@@ -1250,7 +1251,7 @@ fn hostile_requests_are_refused_and_change_nothing() {
         8_000,
         hostile_requests(),
         |fixture, hostile| {
-            let request = Request {
+            let request = BlobRequest {
                 method: hostile.method.clone(),
                 path: hostile.path.clone(),
                 query: hostile.query.clone(),
@@ -1306,7 +1307,7 @@ fn hostile_requests_are_refused_and_change_nothing() {
 
 /// The valid, Shared Key signed requests the mutations start from: writes
 /// (that would change what is stored, were they sent unmutated) and reads.
-fn base_request(fixture: &Fixture, index: usize) -> Request {
+fn base_request(fixture: &Fixture, index: usize) -> BlobRequest {
     let alpha = path_of(PRIVATE, Some("alpha"));
     let container = path_of(PRIVATE, None);
     let block = ("x-ms-blob-type", "BlockBlob");
@@ -1542,7 +1543,7 @@ fn differ(new: String, old: Option<&str>) -> String {
 
 /// Applies `mutation` to `request`; `None` if it does not apply (a body
 /// change to a request without `Content-MD5`).
-fn apply(request: &Request, mutation: &Mutation, key: &[u8]) -> Option<Request> {
+fn apply(request: &BlobRequest, mutation: &Mutation, key: &[u8]) -> Option<BlobRequest> {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut out = request.clone();
@@ -1729,7 +1730,7 @@ fn mutated_signed_requests_are_refused_and_change_nothing() {
             BugSet::NONE,
         );
         assert!(
-            matches!(verdict, Ok(auth::Principal::Account { .. })),
+            matches!(verdict, Ok(auth::StoragePrincipal::Account { .. })),
             "base request {index} does not verify: {verdict:?}"
         );
     }
@@ -1806,7 +1807,7 @@ fn mutated_signed_requests_are_refused_and_change_nothing() {
 
 /// The valid SAS requests the SAS mutations start from: each, sent as it is,
 /// is an authorized write.
-fn sas_base(fixture: &Fixture, index: usize) -> Request {
+fn sas_base(fixture: &Fixture, index: usize) -> BlobRequest {
     let blob_sas = |blob: &str, permissions: &str| {
         SasBuilder::for_blob(ACCOUNT, PRIVATE, blob)
             .permissions(Permissions::parse(permissions).unwrap_or_default())
@@ -1829,7 +1830,7 @@ fn sas_base(fixture: &Fixture, index: usize) -> Request {
                    body: &[u8]| {
         let mut headers = owned(headers);
         headers.push(("x-ms-version".into(), VERSION.into()));
-        Request {
+        BlobRequest {
             method: method.to_string(),
             path: path_of(PRIVATE, Some(blob)),
             query,
@@ -1942,7 +1943,7 @@ fn sas_mutations() -> impl Strategy<Value = SasMutation> {
 
 /// Applies `mutation`; `None` if it does not apply (another blob under a
 /// container SAS, which that SAS covers).
-fn apply_sas(request: &Request, mutation: &SasMutation) -> Option<Request> {
+fn apply_sas(request: &BlobRequest, mutation: &SasMutation) -> Option<BlobRequest> {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut out = request.clone();
@@ -2018,7 +2019,7 @@ fn sas_target(path: &str) -> (String, Option<String>) {
 
 /// What a SAS request's signature must cover: its string-to-sign and the
 /// signature; `None` if the SAS does not even parse.
-fn sas_signed_content(request: &Request) -> Option<(String, Vec<u8>)> {
+fn sas_signed_content(request: &BlobRequest) -> Option<(String, Vec<u8>)> {
     let token = auth::parse_sas(&request.query).ok()??;
     let (container, blob) = sas_target(&request.path);
     let blob = match token.resource {
@@ -2207,7 +2208,7 @@ fn bad_writes() -> impl Strategy<Value = BadWrite> {
     ]
 }
 
-fn bad_write_request(fixture: &Fixture, bad: &BadWrite) -> Option<Request> {
+fn bad_write_request(fixture: &Fixture, bad: &BadWrite) -> Option<BlobRequest> {
     let alpha = path_of(PRIVATE, Some("alpha"));
     let leased = path_of(PRIVATE, Some("leased"));
     let container = path_of(PRIVATE, None);

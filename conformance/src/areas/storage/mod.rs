@@ -90,7 +90,7 @@ use fabric_impl::storage::clock::{
 };
 use fabric_impl::storage::http::StorageServer;
 use fabric_impl::storage::service::{
-    AccountSpec, Request, Response, ServiceConfig, StorageService, DEFAULT_ACCOUNT,
+    AccountSpec, BlobRequest, BlobResponse, ServiceConfig, StorageService, DEFAULT_ACCOUNT,
     DEFAULT_VERSION, MANAGEMENT_PREFIX, REPLICA_HEADER,
 };
 use fabric_model::storage::{
@@ -186,7 +186,7 @@ fn perms_to_impl(perms: Perms) -> Permissions {
     .fold(Permissions::NONE, |all, (_, one)| all.union(one))
 }
 
-fn denied(response: &Response) -> Result<Outcome, AdapterError> {
+fn denied(response: &BlobResponse) -> Result<Outcome, AdapterError> {
     let code = response.error_code().unwrap_or("(none)").to_string();
     serde_json::from_value::<Denied>(Value::String(code.clone()))
         .map(|reason| Outcome::Denied { reason })
@@ -198,7 +198,7 @@ fn denied(response: &Response) -> Result<Outcome, AdapterError> {
         })
 }
 
-fn success(response: &Response) -> bool {
+fn success(response: &BlobResponse) -> bool {
     (200..300).contains(&response.status)
 }
 
@@ -234,9 +234,9 @@ enum Link {
 /// The answer to a write in flight.
 enum Answer {
     /// The service's answer, once the committer lets it go.
-    Pending(tokio::task::JoinHandle<Result<Response, String>>),
+    Pending(tokio::task::JoinHandle<Result<BlobResponse, String>>),
     /// A peer's answer, given before the model commits.
-    Given(Response),
+    Given(BlobResponse),
 }
 
 /// A write the model has accepted and not yet committed.
@@ -351,7 +351,7 @@ pub struct StorageAdapter {
     in_flight: Option<InFlight>,
 }
 
-async fn send(link: Link, request: Request, now_ms: UnixMs) -> Result<Response, String> {
+async fn send(link: Link, request: BlobRequest, now_ms: UnixMs) -> Result<BlobResponse, String> {
     match link {
         Link::InProcess(service) => Ok(service.handle(request, now_ms).await),
         Link::Wire {
@@ -371,7 +371,7 @@ const QUERY_SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMER
     .remove(b'.')
     .remove(b'~');
 
-async fn send_over_http(addr: SocketAddr, request: Request) -> Result<Response, String> {
+async fn send_over_http(addr: SocketAddr, request: BlobRequest) -> Result<BlobResponse, String> {
     use http_body_util::{BodyExt, Full};
     let stream = tokio::net::TcpStream::connect(addr)
         .await
@@ -427,7 +427,7 @@ async fn send_over_http(addr: SocketAddr, request: Request) -> Result<Response, 
         .await
         .map_err(|e| format!("cannot read the response body: {e}"))?
         .to_bytes();
-    Ok(Response {
+    Ok(BlobResponse {
         status,
         headers,
         body,
@@ -591,7 +591,7 @@ impl StorageAdapter {
         query: &[(&str, &str)],
         headers: &[(&str, String)],
         body: Bytes,
-    ) -> Request {
+    ) -> BlobRequest {
         let held = match caller {
             Caller::Client(n) => self.clients.get(usize::from(n)).cloned(),
             Caller::Anonymous => None,
@@ -607,12 +607,12 @@ impl StorageAdapter {
         query: &[(&str, &str)],
         headers: &[(&str, String)],
         body: Bytes,
-    ) -> Request {
+    ) -> BlobRequest {
         let path = match blob {
             Some(b) => format!("{}/{}/{}", self.prefix, self.container, blob_name(b)),
             None => format!("{}/{}", self.prefix, self.container),
         };
-        let mut request = Request {
+        let mut request = BlobRequest {
             method: method.to_string(),
             path,
             query: query
@@ -666,7 +666,7 @@ impl StorageAdapter {
         request
     }
 
-    fn call(&self, request: Request) -> Result<Response, AdapterError> {
+    fn call(&self, request: BlobRequest) -> Result<BlobResponse, AdapterError> {
         if let Some(peer) = &self.peer {
             peer.requests.set(peer.requests.get() + 1);
         }
@@ -681,7 +681,11 @@ impl StorageAdapter {
         Held::Key(self.keys[0].clone())
     }
 
-    fn expect_success(&self, what: &str, response: Response) -> Result<Response, AdapterError> {
+    fn expect_success(
+        &self,
+        what: &str,
+        response: BlobResponse,
+    ) -> Result<BlobResponse, AdapterError> {
         if success(&response) {
             Ok(response)
         } else {
@@ -760,7 +764,7 @@ impl StorageAdapter {
     fn store(
         &self,
     ) -> Result<
-        Arc<fabric_impl::storage::store::ReplicatedStore<fabric_impl::storage::ops::BuggyWrite>>,
+        Arc<fabric_impl::storage::store::ReplicatedStore<fabric_impl::storage::ops::BlobWrite>>,
         AdapterError,
     > {
         self.service
@@ -773,7 +777,7 @@ impl StorageAdapter {
     /// queued, or the refusal.
     fn start_write(
         &mut self,
-        request: Request,
+        request: BlobRequest,
         op: WriteOp,
         snapshot_of: Option<u8>,
     ) -> Result<Outcome, AdapterError> {
@@ -909,7 +913,7 @@ impl StorageAdapter {
         held: Option<&Held>,
         policies: &[Option<Policy>; 5],
         public: PublicAccess,
-    ) -> Request {
+    ) -> BlobRequest {
         let mut body =
             String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?><SignedIdentifiers>");
         for (id, policy) in policies.iter().enumerate() {
@@ -963,7 +967,7 @@ impl StorageAdapter {
             Slot::Secondary => "key2",
         };
         let body = Bytes::from(json!({ "keyName": key_name }).to_string());
-        let mut request = Request {
+        let mut request = BlobRequest {
             method: "POST".into(),
             path: format!("{MANAGEMENT_PREFIX}{DEFAULT_ACCOUNT}/regenerateKey"),
             query: Vec::new(),
@@ -1141,7 +1145,7 @@ impl StorageAdapter {
         Ok(Outcome::Blob { version, bytes })
     }
 
-    fn list(&self, held: Option<&Held>, replica: u8) -> Result<Response, AdapterError> {
+    fn list(&self, held: Option<&Held>, replica: u8) -> Result<BlobResponse, AdapterError> {
         let request = self.request_as(
             held,
             "GET",
@@ -1191,7 +1195,7 @@ impl StorageAdapter {
     /// A refusal in model terms. A peer's refusal is also kept for the log,
     /// and one whose code the model has no name for says so in peer terms
     /// ([`AdapterError::PeerAnswered`]), with the code from the body if the header has none.
-    fn refusal(&self, response: &Response) -> Result<Outcome, AdapterError> {
+    fn refusal(&self, response: &BlobResponse) -> Result<Outcome, AdapterError> {
         let Some(peer) = &self.peer else {
             return denied(response);
         };
