@@ -5,7 +5,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use fabric_conformance::linearize::{
-    check, check_with_options, simulate, CheckOptions, History, Verdict,
+    check, check_with_options, simulate, CheckOptions, History, Linearizability,
 };
 
 fn history(seed: u64, clients: u32, keys: u32, ops: usize, stale_reads: bool) -> History {
@@ -32,7 +32,7 @@ fn linearize(c: &mut Criterion) {
     for (name, h, linearizable) in &cases {
         let ops = h.events().len();
         assert_eq!(
-            check(h) == Verdict::Linearizable,
+            check(h) == Linearizability::Linearizable,
             *linearizable,
             "{name}/{ops}"
         );
@@ -42,7 +42,10 @@ fn linearize(c: &mut Criterion) {
         });
     }
     let (name, h, _) = &cases[0];
-    assert_eq!(check_with_options(h, &no_memo), Verdict::Linearizable);
+    assert_eq!(
+        check_with_options(h, &no_memo),
+        Linearizability::Linearizable
+    );
     group.throughput(Throughput::Elements(h.events().len() as u64));
     group.bench_with_input(
         BenchmarkId::new(format!("{name}/no-memo"), h.events().len()),

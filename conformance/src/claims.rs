@@ -7,6 +7,7 @@
 use crate::areas::{Area, AREAS};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeSet;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The claim-ID prefixes of `CLAIMS.md`, one per area of claims.
@@ -207,6 +208,7 @@ pub fn run_cli(catalogue: &Path, shared: &Path, area: Option<&str>, check: bool)
     let text = std::fs::read_to_string(root.join(catalogue))
         .with_context(|| format!("cannot read {}", catalogue.display()))?;
     let rows = parse_catalogue(&text);
+    let mut out = std::io::stdout();
     let in_area = |id: &str| area.is_none_or(|a| id.starts_with(&format!("{a}-")));
     let mut failures = 0usize;
     let shared_path = root.join(shared);
@@ -214,7 +216,7 @@ pub fn run_cli(catalogue: &Path, shared: &Path, area: Option<&str>, check: bool)
         let listed: BTreeSet<&str> = rows.iter().map(|r| r.id.as_str()).collect();
         for id in shared_ids(&shared_text).iter().filter(|id| in_area(id)) {
             if !listed.contains(id.as_str()) {
-                println!("{id:<7} MISSING from {}", catalogue.display());
+                writeln!(out, "{id:<7} MISSING from {}", catalogue.display())?;
                 failures += 1;
             }
         }
@@ -227,16 +229,16 @@ pub fn run_cli(catalogue: &Path, shared: &Path, area: Option<&str>, check: bool)
     for row in rows.iter().filter(|r| in_area(&r.id)) {
         let found = problems(&root, row);
         if found.is_empty() {
-            println!("{:<7} ok       {}", row.id, row.property);
+            writeln!(out, "{:<7} ok       {}", row.id, row.property)?;
         } else if row.property.eq_ignore_ascii_case("pending") && !check {
-            println!("{:<7} pending", row.id);
+            writeln!(out, "{:<7} pending", row.id)?;
         } else {
             failures += 1;
-            println!("{:<7} FAILS    {}", row.id, found.join("; "));
+            writeln!(out, "{:<7} FAILS    {}", row.id, found.join("; "))?;
         }
     }
     if check && failures > 0 {
-        println!("{failures} claim(s) not fully traceable");
+        writeln!(out, "{failures} claim(s) not fully traceable")?;
         return Ok(1);
     }
     Ok(0)

@@ -6,6 +6,7 @@ use fabric_impl::secret::SecretBytes;
 use fabric_impl::storage::auth::KeySlot;
 use fabric_impl::storage::http::StorageServer;
 use fabric_impl::storage::service::{AccountSpec, ServiceConfig, StorageService};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,8 +70,13 @@ pub fn connection_string(
     ))
 }
 
-/// Prints what a client needs to reach `service` at `endpoint`.
-pub fn print_endpoints(service: &StorageService, endpoint: &str, token: &str) {
+/// Writes to `out` what a client needs to reach `service` at `endpoint`.
+pub fn print_endpoints(
+    out: &mut dyn Write,
+    service: &StorageService,
+    endpoint: &str,
+    token: &str,
+) -> std::io::Result<()> {
     for account in service.account_names() {
         let placement = service
             .replica_placement(&account)
@@ -79,15 +85,16 @@ pub fn print_endpoints(service: &StorageService, endpoint: &str, token: &str) {
             .map(|(node, location)| format!("{node} ({location})"))
             .collect::<Vec<_>>()
             .join(", ");
-        println!("account {account}: replicas on {placement}");
+        writeln!(out, "account {account}: replicas on {placement}")?;
         if let Some(text) = connection_string(service, &account, endpoint) {
-            println!("  connection string: {text}");
+            writeln!(out, "  connection string: {text}")?;
         }
     }
-    println!(
+    writeln!(
+        out,
         "key changes (STO-8): POST {endpoint}/.management/accounts/ACCOUNT/regenerateKey \
          with body {{\"keyName\":\"key1\"}} and header Authorization: Bearer {token}"
-    );
+    )
 }
 
 /// Runs `fabric serve storage`.
@@ -112,22 +119,30 @@ pub fn run(options: ServeStorage) -> Result<i32> {
         let server = StorageServer::start(listener, Arc::clone(&service))
             .context("cannot start the HTTP server")?;
         let endpoint = format!("http://{}", server.local_addr);
-        println!(
+        let mut out = std::io::stdout();
+        let printed = writeln!(
+            out,
             "fabric storage listening on {endpoint}, data in {}",
             options.data.display()
-        );
-        print_endpoints(&service, &endpoint, &token);
-        match options.for_secs {
-            Some(secs) => tokio::time::sleep(Duration::from_secs(secs)).await,
-            None => {
-                println!("running; press Ctrl-C to stop");
-                tokio::signal::ctrl_c()
-                    .await
-                    .context("cannot wait for Ctrl-C")?;
+        )
+        .and_then(|()| print_endpoints(&mut out, &service, &endpoint, &token));
+        let waited = match (printed, options.for_secs) {
+            // Standard output is gone (a closed pipe): stop cleanly.
+            (Err(e), _) => Err(e.into()),
+            (Ok(()), Some(secs)) => {
+                tokio::time::sleep(Duration::from_secs(secs)).await;
+                Ok(())
             }
-        }
+            (Ok(()), None) => match writeln!(out, "running; press Ctrl-C to stop") {
+                Err(e) => Err(e.into()),
+                Ok(()) => tokio::signal::ctrl_c()
+                    .await
+                    .context("cannot wait for Ctrl-C"),
+            },
+        };
         server.shutdown().await;
-        println!("fabric storage stopped");
+        waited?;
+        writeln!(out, "fabric storage stopped")?;
         anyhow::Ok(())
     })?;
     Ok(0)

@@ -1,7 +1,7 @@
 //! The `fabric` command: parses arguments and calls the library.
 
 use clap::Parser;
-use fabric_conformance::cli::{default_log_filter, run, Cli};
+use fabric_conformance::cli::{default_log_filter, is_broken_pipe, run, Cli};
 
 fn main() {
     let cli = Cli::parse();
@@ -13,6 +13,8 @@ fn main() {
         .init();
     match run(cli) {
         Ok(code) => std::process::exit(code),
+        // The reader went away (`fabric claims | head -1`): nothing is wrong.
+        Err(e) if is_broken_pipe(&e) => std::process::exit(0),
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::exit(2);

@@ -6,26 +6,30 @@ use crate::replay::{collect_trace_files, ReplayError, ReplayReport, Verdict};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Prints the flaw table, its columns as wide as their longest entry.
 pub fn print_flaws(rows: &[FlawRow], format: Format) -> Result<()> {
+    let mut out = std::io::stdout();
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(rows)?),
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(rows)?)?,
         Format::Text => {
             let breaks: Vec<String> = rows.iter().map(|f| f.breaks.join(",")).collect();
             let model_w = rows.iter().map(|f| f.model.len()).max().unwrap_or(0).max(5);
             let name_w = rows.iter().map(|f| f.name.len()).max().unwrap_or(0).max(4);
             let breaks_w = breaks.iter().map(String::len).max().unwrap_or(0).max(6);
-            println!(
+            writeln!(
+                out,
                 "{:<model_w$}  {:<name_w$}  {:<breaks_w$}  WHAT IT REMOVES",
                 "MODEL", "FLAW", "BREAKS"
-            );
+            )?;
             for (f, breaks) in rows.iter().zip(&breaks) {
-                println!(
+                writeln!(
+                    out,
                     "{:<model_w$}  {:<name_w$}  {:<breaks_w$}  {}",
                     f.model, f.name, breaks, f.description
-                );
+                )?;
             }
         }
     }
@@ -168,25 +172,30 @@ pub fn run_replays(
                 "errors": errors,
                 "claims": per_claim,
             });
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&doc)?)?;
         }
-        Format::Text => print_summary(&lines, &per_claim, on_peer),
+        Format::Text => print_summary(&lines, &per_claim, on_peer)?,
     }
     Ok(if passed { 0 } else { 1 })
 }
 
-fn print_summary(lines: &[(Ending, String)], per_claim: &BTreeMap<String, usize>, on_peer: bool) {
+fn print_summary(
+    lines: &[(Ending, String)],
+    per_claim: &BTreeMap<String, usize>,
+    on_peer: bool,
+) -> std::io::Result<()> {
+    let mut out = std::io::stdout();
     for (_, line) in lines {
-        println!("{line}");
+        writeln!(out, "{line}")?;
     }
-    println!("\nsteps matched per claim:");
+    writeln!(out, "\nsteps matched per claim:")?;
     let mut ids: Vec<&String> = per_claim.keys().collect();
     ids.sort_by_key(|id| {
         let (prefix, n) = id.split_once('-').unwrap_or((id, ""));
         (prefix.to_string(), n.parse::<u32>().unwrap_or(0))
     });
     for id in ids {
-        println!("  {id:<7} {}", per_claim[id]);
+        writeln!(out, "  {id:<7} {}", per_claim[id])?;
     }
     let count = |e: Ending| lines.iter().filter(|(ending, _)| *ending == e).count();
     let (ok, failed, not_applicable) = (
@@ -195,11 +204,12 @@ fn print_summary(lines: &[(Ending, String)], per_claim: &BTreeMap<String, usize>
         count(Ending::NotApplicable),
     );
     if on_peer {
-        println!(
+        writeln!(
+            out,
             "{} traces, {ok} passed, {failed} failed, {not_applicable} not applicable to the peer",
             lines.len()
-        );
+        )
     } else {
-        println!("{} traces, {ok} passed, {failed} failed", lines.len());
+        writeln!(out, "{} traces, {ok} passed, {failed} failed", lines.len())
     }
 }

@@ -9,6 +9,7 @@ use crate::{claims, demo};
 use anyhow::{bail, Context, Result};
 use fabric_impl::bugs::BugSet;
 use indicatif::{ProgressBar, ProgressStyle};
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -66,10 +67,11 @@ pub fn run(cli: Cli) -> Result<i32> {
                 let bar = spinner(&format!("generating {name} traces"));
                 let written = areas::generate_traces(&out, area, &mut |msg| bar.set_message(msg))?;
                 bar.finish_and_clear();
-                println!(
+                writeln!(
+                    std::io::stdout(),
                     "{name}: wrote {written} traces under {}",
                     out.join(name).display()
-                );
+                )?;
             }
             Ok(0)
         }
@@ -152,6 +154,7 @@ fn run_check(
             );
         }
     }
+    let mut out = std::io::stdout();
     let mut reports: Vec<ModelReport> = Vec::new();
     for area in selected {
         let name = area.name();
@@ -162,23 +165,24 @@ fn run_check(
         // A flaw belongs to one model: the others are not checked with it.
         let Some(report) = report else { continue };
         if format == Format::Text {
-            print!("{}", check::render_text(&report));
+            write!(out, "{}", check::render_text(&report))?;
         }
         reports.push(report);
     }
     if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&reports)?)?;
     }
     let ok = reports.iter().all(ModelReport::ok);
     if format == Format::Text {
-        println!(
+        writeln!(
+            out,
             "{}",
             if ok {
                 "every property holds and every allowed case is reached"
             } else {
                 "some properties FAILED"
             }
-        );
+        )?;
     }
     Ok(if ok { 0 } else { 1 })
 }
@@ -202,11 +206,13 @@ fn run_explore(area: &dyn Area, flaw: Option<&str>, listen: &str) -> Result<i32>
     let addr = probe.local_addr()?;
     drop(probe);
     let shown = flaw.unwrap_or("none");
-    println!(
+    let mut out = std::io::stdout();
+    writeln!(
+        out,
         "explorer for the {} model (flaw: {shown}) at http://{addr}/",
         area.name()
-    );
-    println!("press Ctrl-C to stop");
+    )?;
+    writeln!(out, "press Ctrl-C to stop")?;
     area.explore(flaw, addr)?;
     Ok(0)
 }

@@ -27,7 +27,9 @@ fn every_area_s_traces_are_committed_reviewed_and_cover_its_flaws() {
 
 #[test]
 fn an_unknown_area_is_an_error_naming_the_known_ones() {
-    let error = areas::select("nosuch").err().expect("nosuch is no area");
+    let Err(error) = areas::select("nosuch") else {
+        panic!("nosuch is no area");
+    };
     let message = error.to_string();
     for area in AREAS {
         assert!(message.contains(area.name()), "{message}");
@@ -95,7 +97,7 @@ fn a_trace_naming_what_does_not_exist_is_an_error_naming_file_and_step() {
             )
         });
         let result = outcome.unwrap_or_else(|_| panic!("{}: replay panicked", area.name()));
-        let message = format!("{:#}", result.err().expect("an index 99 trace is refused"));
+        let message = format!("{:#}", result.expect_err("an index 99 trace is refused"));
         assert!(
             message.contains(&path.display().to_string()) && message.contains("step"),
             "{}: {message}",

@@ -295,8 +295,93 @@ fn demo_network_shows_verdicts_with_reasons_and_claims() {
         "NET-4",
         "NET-8",
         "NET-14",
-        "VlanPolicy",
+        "VLAN policy forbids this direction",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    for line in text.lines() {
+        // A refusal names its claims once; an allowed line names none.
+        let ids: Vec<&str> = line
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .filter(|w| w.starts_with("NET-"))
+            .collect();
+        let mut unique = ids.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(ids.len(), unique.len(), "claims repeated in {line:?}");
+        if line.contains(". allowed ") {
+            assert!(ids.is_empty(), "an allowed line with claim tags: {line:?}");
+        }
+        // Words, not Rust debug values.
+        assert!(!line.contains("VlanPolicy"), "{line:?}");
+    }
+}
+
+#[test]
+fn demo_network_fails_when_a_verdict_is_not_the_scripts() {
+    use fabric_conformance::demo::{network_with, tour_topology};
+    use fabric_impl::net::RuleSet;
+    let mut rules = RuleSet::for_topology(&tour_topology(), 64);
+    // Remote desktop open by default: the script expects it dropped.
+    rules.remote_access_ports.clear();
+    let mut out = Vec::new();
+    let code = network_with(rules, &mut out).expect("the tour runs");
+    let text = String::from_utf8_lossy(&out);
+    assert_eq!(code, 1, "{text}");
+    let unexpected: Vec<&str> = text.lines().filter(|l| l.contains("UNEXPECTED")).collect();
+    assert_eq!(unexpected.len(), 1, "{text}");
+    assert!(
+        unexpected[0].contains("allowed  the Internet opens remote desktop"),
+        "{text}"
+    );
+}
+
+/// Runs `fabric args` with standard output a pipe that is closed early:
+/// at once, or (`read_first`) after its first line. Returns the exit code
+/// and standard error.
+fn with_stdout_closed_early(args: &[&str], read_first: bool) -> (Option<i32>, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fabric"))
+        .args(args)
+        .current_dir(root())
+        .env("RUST_BACKTRACE", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the fabric binary runs");
+    let pipe = child.stdout.take().expect("stdout is piped");
+    if read_first {
+        let mut first = String::new();
+        std::io::BufReader::new(pipe)
+            .read_line(&mut first)
+            .expect("a first line");
+        assert!(!first.is_empty(), "{args:?} printed nothing");
+    } else {
+        drop(pipe);
+    }
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr is piped")
+        .read_to_string(&mut stderr)
+        .expect("stderr");
+    let status = child.wait().expect("it ends");
+    (status.code(), stderr)
+}
+
+#[test]
+fn a_closed_stdout_ends_every_command_quietly() {
+    for args in [
+        vec!["claims"],
+        vec!["flaws"],
+        vec!["check", "--model", "network", "--threads", "2"],
+    ] {
+        for read_first in [false, true] {
+            let (code, stderr) = with_stdout_closed_early(&args, read_first);
+            assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+            assert!(!stderr.contains("error"), "{args:?}: {stderr}");
+            assert_eq!(code, Some(0), "{args:?}: {stderr}");
+        }
     }
 }

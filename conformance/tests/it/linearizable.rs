@@ -22,7 +22,9 @@
 //! and that the replicas hold a value the history can end with.
 
 use bytes::Bytes;
-use fabric_conformance::linearize::{check, Event, History, Op, OpResult, Outcome, Verdict};
+use fabric_conformance::linearize::{
+    check, Event, History, Linearizability, Op, OpResult, Outcome,
+};
 use fabric_impl::bugs::{BugSet, SeededBug};
 use fabric_impl::secret::SecretBytes;
 use fabric_impl::storage::auth::{sign_shared_key, KeySlot, RequestView};
@@ -652,7 +654,7 @@ async fn run(bugs: BugSet, seed: u64) -> Run {
     }
 }
 
-fn report(name: &str, run: &Run, verdict: &Verdict) {
+fn report(name: &str, run: &Run, verdict: &Linearizability) {
     let t = &run.tally;
     eprintln!(
         "{name}: {} events ({} ops by the clients: {} puts, {} gets, {} deletes; \
@@ -684,7 +686,7 @@ fn violating_blobs(events: &[Event]) -> usize {
             let name = blob_name(key);
             let mine: Vec<Event> = events.iter().filter(|e| e.key == name).cloned().collect();
             let history = History::new(mine).expect("a valid history");
-            matches!(check(&history), Verdict::Violation(_))
+            matches!(check(&history), Linearizability::Violation(_))
         })
         .count()
 }
@@ -699,7 +701,7 @@ async fn concurrent_http_history_is_linearizable_while_replicas_crash() {
     assert!(run.faults.crashes > 0 && run.faults.outages > 0);
     // A correct service never serves a replica that lacks the container.
     assert_eq!(run.tally.container_not_found, 0);
-    assert_eq!(verdict, Verdict::Linearizable, "{verdict}");
+    assert_eq!(verdict, Linearizability::Linearizable, "{verdict}");
     // No acknowledged write was lost: every replica holds what a client
     // reads at the end, and those reads are in the history the checker
     // found linearizable, so the value is one the history can end with.
@@ -727,7 +729,7 @@ async fn checker_catches_the_seeded_stale_read_bug() {
     );
     assert!(run.events.len() >= TARGET_EVENTS, "{}", run.events.len());
     assert!(
-        matches!(verdict, Verdict::Violation(_)),
+        matches!(verdict, Linearizability::Violation(_)),
         "expected a stale read to be caught, got {verdict}"
     );
     // Once the replicas are up to date they agree again.
