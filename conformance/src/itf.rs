@@ -87,7 +87,7 @@ where
             });
             state = next;
         }
-        meta.claims.extend(claims.numbers().map(M::claim_label));
+        meta.claims.extend(claims.iter().map(|c| c.to_string()));
         Ok(Trace { meta, init, steps })
     }
 
@@ -107,10 +107,7 @@ where
         first.insert("mbt::actionTaken".into(), json!("init"));
         first.insert("action".into(), json!("Init"));
         first.insert("outcome".into(), json!("None"));
-        first.insert(
-            "claims".into(),
-            enc::claims(ClaimSet::EMPTY, M::claim_label),
-        );
+        first.insert("claims".into(), enc::claims(ClaimSet::EMPTY));
         states.push(with_index(first, 0));
         for (i, step) in self.steps.iter().enumerate() {
             let mut vars = model.itf_vars(&step.after);
@@ -120,7 +117,7 @@ where
             );
             vars.insert("action".into(), enc::value(&step.action));
             vars.insert("outcome".into(), enc::value(&step.outcome));
-            vars.insert("claims".into(), enc::claims(step.claims, M::claim_label));
+            vars.insert("claims".into(), enc::claims(step.claims));
             states.push(with_index(vars, i + 1));
         }
         let vars: Vec<String> = match states.first() {
@@ -164,8 +161,6 @@ fn with_index(mut vars: Map<String, Value>, index: usize) -> Value {
     vars.insert("#meta".into(), json!({ "index": index }));
     Value::Object(vars)
 }
-
-pub use fabric_model::trace::area_prefix;
 
 /// A trace file that could not be read, with where.
 #[derive(Debug, Error)]

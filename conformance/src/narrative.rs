@@ -37,16 +37,18 @@ where
     let _ = writeln!(out);
     for (i, step) in trace.steps.iter().enumerate() {
         let line = model.narrate(trace.before(i), &step.action, &step.outcome);
-        let ids: Vec<String> = step.claims.numbers().map(M::claim_label).collect();
+        let ids: Vec<String> = step.claims.iter().map(|c| c.to_string()).collect();
         let tag = if ids.is_empty() {
             String::new()
         } else {
             format!(" [{}]", ids.join(", "))
         };
-        let newly_broken = M::broken_claims(&step.after)
-            .numbers()
-            .filter(|n| !M::broken_claims(trace.before(i)).contains(*n));
-        let broken: Vec<String> = newly_broken.map(M::claim_label).collect();
+        let before = M::broken_claims(trace.before(i));
+        let broken: Vec<String> = M::broken_claims(&step.after)
+            .iter()
+            .filter(|c| !before.contains(*c))
+            .map(|c| c.to_string())
+            .collect();
         let verdict = if broken.is_empty() {
             String::new()
         } else {

@@ -14,7 +14,7 @@
 //!   no flaw breaks nothing and reaches every allowed case, every flaw breaks
 //!   exactly the claims it names), which `model/tests/it/` runs per area.
 
-use crate::claims::ClaimSet;
+use crate::claims::{claim_of_property, ClaimSet};
 use stateright::{Checker, Expectation, Model};
 use std::fmt::{Debug, Display};
 use std::hash::Hash;
@@ -55,7 +55,7 @@ macro_rules! flaws {
         pub enum $Flaw:ident {
             $(
                 $(#[$vmeta:meta])*
-                $variant:ident => $name:literal, [$($claim:literal),+ $(,)?], $description:literal;
+                $variant:ident => $name:literal, [$($prefix:ident - $n:literal),+ $(,)?], $description:literal;
             )+
         }
     ) => {
@@ -75,7 +75,7 @@ macro_rules! flaws {
             /// sets); the checker must find exactly these.
             pub const fn breaks(self) -> $crate::claims::ClaimSet {
                 match self {
-                    $($Flaw::$variant => $crate::claims::ClaimSet::of(&[$($claim),+]),)+
+                    $($Flaw::$variant => $crate::claims![$($prefix - $n),+],)+
                 }
             }
 
@@ -134,10 +134,12 @@ pub(crate) use flaws;
 /// ```
 macro_rules! claim_pairs {
     ($State:ty, $Witness:ident;
-        $($n:literal, $always:literal, $sometimes:literal, [$($w:ident),+];)+
+        $($prefix:ident - $n:literal, $always:literal, $sometimes:literal, [$($w:ident),+];)+
     ) => {
         vec![$(
-            ::stateright::Property::always($always, |_, s: &$State| !s.broken.contains($n)),
+            ::stateright::Property::always($always, |_, s: &$State| {
+                !s.broken.contains($crate::claim!($prefix - $n))
+            }),
             ::stateright::Property::sometimes($sometimes, |_, s: &$State| {
                 matches!(s.last, $(Some($Witness::$w))|+)
             }),
@@ -195,12 +197,12 @@ pub struct Verdicts {
     pub unique_states: usize,
 }
 
-/// Checks `model` single-threaded and depth-first; `claim_number` reads a
-/// claim number from a property's name.
+/// Checks `model` single-threaded and depth-first; a broken `always` is
+/// the claim its name starts with.
 ///
 /// # Panics
 /// If an `always` property has a counterexample and its name names no claim.
-pub fn verdicts<M>(model: M, claim_number: fn(&str) -> Option<u8>) -> Verdicts
+pub fn verdicts<M>(model: M) -> Verdicts
 where
     M: Model + Send + Sync + 'static,
     M::State: Clone + Debug + Hash + PartialEq + Send + Sync,
@@ -214,7 +216,7 @@ where
         let found = checker.discovery(p.name).is_some();
         match p.expectation {
             Expectation::Always if found => {
-                broken.insert(claim_number(p.name).expect("named by claim"))
+                broken.insert(claim_of_property(p.name).expect("named by claim"))
             }
             Expectation::Sometimes if !found => unreached.push(p.name),
             _ => {}
@@ -231,10 +233,9 @@ where
 pub struct AreaContract<M, F> {
     /// Builds the model at its default bounds with the given flaw.
     pub build: fn(Option<F>) -> M,
-    /// The claim number a property's name starts with.
-    pub claim_number: fn(&str) -> Option<u8>,
-    /// The claim ID of a claim number, for messages.
-    pub label: fn(u8) -> String,
+    /// The claims the area's model checks: each needs one `always`, one
+    /// `sometimes` and a flaw that breaks it, and no property names another.
+    pub claims: ClaimSet,
     /// The pinned number of distinct states at the default bounds.
     pub states: usize,
 }
@@ -253,8 +254,31 @@ where
     /// # Panics
     /// On the first part of the contract that does not hold.
     pub fn check(&self) {
-        let ids = |set: ClaimSet| set.numbers().map(self.label).collect::<Vec<_>>();
-        let correct = verdicts((self.build)(None), self.claim_number);
+        let ids = ClaimSet::labels;
+        let properties = (self.build)(None).properties();
+        for claim in self.claims.iter() {
+            let named: Vec<_> = properties
+                .iter()
+                .filter(|p| claim_of_property(p.name) == Some(claim))
+                .map(|p| p.expectation.clone())
+                .collect();
+            assert!(
+                named.len() == 2
+                    && named.contains(&Expectation::Always)
+                    && named.contains(&Expectation::Sometimes),
+                "{claim} needs one always and one sometimes, has {named:?}"
+            );
+            assert!(
+                F::all().iter().any(|f| f.claims_broken().contains(claim)),
+                "{claim} has no flaw that breaks it"
+            );
+        }
+        assert_eq!(
+            properties.len(),
+            2 * self.claims.len(),
+            "a property names a claim outside the area's"
+        );
+        let correct = verdicts((self.build)(None));
         // A change here is a change of the state space: review it.
         assert_eq!(correct.unique_states, self.states, "pinned state count");
         assert!(
@@ -268,7 +292,7 @@ where
             correct.unreached
         );
         for &flaw in F::all() {
-            let found = verdicts((self.build)(Some(flaw)), self.claim_number);
+            let found = verdicts((self.build)(Some(flaw)));
             assert_eq!(
                 ids(found.broken),
                 ids(flaw.claims_broken()),

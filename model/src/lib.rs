@@ -43,5 +43,5 @@ pub mod network;
 pub mod storage;
 pub mod trace;
 
-pub use claims::{ClaimId, ClaimSet};
+pub use claims::{claim_of_property, ClaimId, ClaimSet, Prefix};
 pub use trace::{TracedModel, TracedStep};

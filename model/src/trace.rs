@@ -82,25 +82,6 @@ where
         let _ = name;
         ClaimSet::EMPTY
     }
-
-    /// The claim ID that number `n` of this area's claim sets stands for;
-    /// by default the area's prefix and the number (`NET-3`).
-    fn claim_label(n: u8) -> String {
-        format!("{}-{n}", area_prefix(Self::AREA))
-    }
-}
-
-/// The claim-ID prefix of an area.
-pub fn area_prefix(area: &str) -> &'static str {
-    match area {
-        "network" => "NET",
-        "storage" => "STO",
-        "drive" => "DRV",
-        "secrets" => "SEC",
-        "identity" => "IAM",
-        "audit" => "AUD",
-        _ => "AVL",
-    }
 }
 
 /// The `key=value` words of a trace's bounds line (`hosts=2 apps=2`), each
@@ -167,8 +148,8 @@ pub mod itf {
         serde_json::to_value(value).expect("model values serialize to JSON")
     }
 
-    /// A claim set as an ITF set of claim ID strings, each number named by `label`.
-    pub fn claims(set: ClaimSet, label: impl Fn(u8) -> String) -> Value {
-        super::itf::set(set.numbers().map(|n| Value::String(label(n))))
+    /// A claim set as an ITF set of claim ID strings.
+    pub fn claims(set: ClaimSet) -> Value {
+        super::itf::set(set.iter().map(|c| Value::String(c.to_string())))
     }
 }

@@ -147,14 +147,6 @@ pub fn select(name: &str) -> Result<Vec<&'static dyn Area>, UnknownArea> {
     area(name).map(|a| vec![a])
 }
 
-/// The claim labels of `set` in `M`'s numbering.
-pub fn labels<M: TracedModel>(set: ClaimSet) -> Vec<String>
-where
-    M::Action: Serialize + DeserializeOwned,
-{
-    set.numbers().map(M::claim_label).collect()
-}
-
 /// `M`'s properties as (claim ID, name): a property is named by its claim ID.
 pub fn property_rows<M: TracedModel>(model: &M) -> Vec<(String, &'static str)>
 where
@@ -185,7 +177,7 @@ where
         .map(|&f| FlawRow {
             model: M::AREA,
             name: name(f),
-            breaks: labels::<M>(breaks(f)),
+            breaks: breaks(f).labels(),
             description: description(f),
         })
         .collect()

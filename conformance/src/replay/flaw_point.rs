@@ -50,8 +50,8 @@ impl<O: std::fmt::Debug> CorrectStep<O> {
             narrative: correct.narrate(before, action, &outcome),
             claims: correct
                 .claims_touched(before, action, &outcome)
-                .numbers()
-                .map(M::claim_label)
+                .iter()
+                .map(|c| c.to_string())
                 .collect(),
             outcome,
         }

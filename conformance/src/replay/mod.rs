@@ -335,7 +335,7 @@ where
                 action: "(initial state)".into(),
                 expected,
                 observed,
-                claims: M::var_claims(&name).numbers().map(M::claim_label).collect(),
+                claims: M::var_claims(&name).iter().map(|c| c.to_string()).collect(),
             }
         });
     for (i, step) in raw.steps.iter().enumerate() {

@@ -13,16 +13,11 @@ fn flaw_claims(name: &str) -> Vec<String> {
     let flaw = name
         .trim_start_matches("flaw-")
         .trim_end_matches(".itf.json");
-    if let Some(f) = fabric_model::network::Flaw::from_name(flaw) {
-        return f.breaks().numbers().map(|n| format!("NET-{n}")).collect();
-    }
-    fabric_model::storage::Flaw::from_name(flaw)
-        .map(|f| {
-            f.breaks()
-                .numbers()
-                .map(fabric_model::storage::claim_id)
-                .collect()
-        })
+    fabric_conformance::areas::AREAS
+        .iter()
+        .flat_map(|a| a.flaws())
+        .find(|f| f.name == flaw)
+        .map(|f| f.breaks)
         .unwrap_or_default()
 }
 

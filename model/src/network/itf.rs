@@ -1,7 +1,7 @@
 //! The network state as ITF variables.
 
 use super::*;
-use crate::trace::{itf, TracedModel};
+use crate::trace::itf;
 use serde_json::{json, Map, Value};
 
 impl NetworkModel {
@@ -54,7 +54,7 @@ impl NetworkModel {
             "conntrack".into(),
             itf::set(s.conntrack.iter().map(itf::value)),
         );
-        vars.insert("broken".into(), itf::claims(s.broken, Self::claim_label));
+        vars.insert("broken".into(), itf::claims(s.broken));
         vars
     }
 }

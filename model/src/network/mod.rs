@@ -73,4 +73,5 @@ pub use oracle::*;
 pub use properties::*;
 pub use vocabulary::*;
 
-use crate::claims::{ClaimId, ClaimSet};
+use crate::claims::ClaimSet;
+use crate::{claim, claims};

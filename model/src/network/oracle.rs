@@ -63,25 +63,25 @@ pub fn claims_broken_by(
     };
     if let Node::Vm(x) = p.sender {
         if p.src != Addr::Dip(s.placement[usize::from(x)].dip) {
-            broken.insert(4);
+            broken.insert(claim!(NET - 4));
         }
     }
     for &r in to {
         if !p.reply && from_vlan == Vlan::Main && matches!(r, Node::Fc(_)) {
-            broken.insert(1);
+            broken.insert(claim!(NET - 1));
         }
         if from_vlan == Vlan::Main && matches!(r, Node::Device(_)) {
-            broken.insert(2);
+            broken.insert(claim!(NET - 2));
         }
         if !p.reply
             && matches!(p.sender, Node::Host(_))
             && matches!(r, Node::Fc(_) | Node::Device(_) | Node::Mgmt)
         {
-            broken.insert(3);
+            broken.insert(claim!(NET - 3));
         }
         if let Node::Vm(y) = r {
             if p.dst != Addr::Broadcast && !addressed_to(y) {
-                broken.insert(5);
+                broken.insert(claim!(NET - 5));
             }
         }
         if is_vm(p.sender)
@@ -90,10 +90,10 @@ pub fn claims_broken_by(
                 Node::Fc(_) | Node::Host(_) | Node::Device(_) | Node::Storage
             )
         {
-            broken.insert(6);
+            broken.insert(claim!(NET - 6));
         }
         if p.dst == Addr::Broadcast && (is_vm(p.sender) || is_vm(r)) {
-            broken.insert(7);
+            broken.insert(claim!(NET - 7));
         }
         if let (Node::Vm(x), Node::Vm(y)) = (p.sender, r) {
             let (ax, ay) = (NetworkModel::app_of(x), NetworkModel::app_of(y));
@@ -103,29 +103,29 @@ pub fn claims_broken_by(
                         && p.src == Addr::Dip(s.placement[usize::from(i)].dip)
                 });
                 if ax != ay || !src_is_peer {
-                    broken.insert(8);
+                    broken.insert(claim!(NET - 8));
                 }
             }
             let via_vip_with_consent = matches!(p.dst, Addr::Vip(_))
                 && NetworkModel::outbound_allowed(ax)
                 && NetworkModel::inbound_allowed(ay);
             if ax != ay && !p.reply && !via_vip_with_consent {
-                broken.insert(9);
+                broken.insert(claim!(NET - 9));
             }
         }
         if is_vm(r) && p.port.is_remote_access() {
-            broken.insert(10);
+            broken.insert(claim!(NET - 10));
         }
         if let Node::Vm(y) = r {
             if p.sender == Node::Internet && !p.reply && NetworkModel::role_of(y) == Role::Worker {
-                broken.insert(11);
+                broken.insert(claim!(NET - 11));
             }
         }
         if r == Node::Mgmt && p.sender != Node::Corp {
-            broken.insert(12);
+            broken.insert(claim!(NET - 12));
         }
         if matches!(r, Node::Device(_)) && (p.sender == Node::Internet || is_vm(p.sender)) {
-            broken.insert(13);
+            broken.insert(claim!(NET - 13));
         }
     }
     broken

@@ -110,27 +110,29 @@ impl TracedModel for NetworkModel {
         }
         match (action, outcome) {
             (_, Outcome::Dropped { reason } | Outcome::Refused { reason }) => reason.claims(),
-            (Action::Move { .. }, _) => ClaimSet::of(&[8]),
-            (Action::FaApply { .. } | Action::HostileResponse { .. }, _) => ClaimSet::of(&[8, 15]),
-            (Action::Control { .. }, Outcome::Accepted) => ClaimSet::of(&[14]),
+            (Action::Move { .. }, _) => claims![NET - 8],
+            (Action::FaApply { .. } | Action::HostileResponse { .. }, _) => {
+                claims![NET - 8, NET - 15]
+            }
+            (Action::Control { .. }, Outcome::Accepted) => claims![NET - 14],
             (_, Outcome::Delivered { to }) => {
                 let Some(p) = self.packet_for(before, action) else {
                     return ClaimSet::EMPTY;
                 };
                 let broken = claims_broken_by(self, before, &p, to);
                 let shown = match self.witness(before, &p, to) {
-                    Some(Witness::FcGotReply) => ClaimSet::of(&[1, 3]),
-                    Some(Witness::FcReachedDevice) => ClaimSet::of(&[2, 13]),
-                    Some(Witness::IntraApp) => ClaimSet::of(&[4, 5, 8]),
-                    Some(Witness::IntraAppAfterMove) => ClaimSet::of(&[4, 5, 8]),
-                    Some(Witness::VmReachedInternet) => ClaimSet::of(&[6, 9]),
-                    Some(Witness::HostBroadcast) => ClaimSet::of(&[7]),
-                    Some(Witness::CrossAppViaVip) => ClaimSet::of(&[9]),
-                    Some(Witness::WebServedInternet) => ClaimSet::of(&[10, 11]),
-                    Some(Witness::WorkerGotReply) => ClaimSet::of(&[11]),
-                    Some(Witness::CorpReachedMgmt) => ClaimSet::of(&[12]),
-                    Some(Witness::FaAcceptedFc) => ClaimSet::of(&[14]),
-                    Some(Witness::FcAcceptedAck) => ClaimSet::of(&[15]),
+                    Some(Witness::FcGotReply) => claims![NET - 1, NET - 3],
+                    Some(Witness::FcReachedDevice) => claims![NET - 2, NET - 13],
+                    Some(Witness::IntraApp) => claims![NET - 4, NET - 5, NET - 8],
+                    Some(Witness::IntraAppAfterMove) => claims![NET - 4, NET - 5, NET - 8],
+                    Some(Witness::VmReachedInternet) => claims![NET - 6, NET - 9],
+                    Some(Witness::HostBroadcast) => claims![NET - 7],
+                    Some(Witness::CrossAppViaVip) => claims![NET - 9],
+                    Some(Witness::WebServedInternet) => claims![NET - 10, NET - 11],
+                    Some(Witness::WorkerGotReply) => claims![NET - 11],
+                    Some(Witness::CorpReachedMgmt) => claims![NET - 12],
+                    Some(Witness::FaAcceptedFc) => claims![NET - 14],
+                    Some(Witness::FcAcceptedAck) => claims![NET - 15],
                     None => ClaimSet::EMPTY,
                 };
                 broken.union(shown)
@@ -268,7 +270,7 @@ impl NetworkModel {
                 for q in next.quarantine.iter_mut() {
                     *q &= !(1u16 << other);
                 }
-                next.broken.insert(15);
+                next.broken.insert(claim!(NET - 15));
                 Outcome::Applied
             }
             Forgery::AckForHost(_) | Forgery::Garbage => Outcome::Refused {
@@ -287,7 +289,7 @@ impl NetworkModel {
         match self.authenticate(principal, endpoint) {
             Ok(()) => {
                 if principal != endpoint.legitimate() {
-                    next.broken.insert(14);
+                    next.broken.insert(claim!(NET - 14));
                 }
                 if principal == Principal::Fc && matches!(endpoint, ControlEndpoint::Fa(_)) {
                     next.last = Some(Witness::FaAcceptedFc);

@@ -4,6 +4,25 @@
 use super::*;
 use serde::{Deserialize, Serialize};
 
+/// The claims this area's model checks: NET-1 to NET-15.
+pub const NETWORK_CLAIMS: ClaimSet = claims![
+    NET - 1,
+    NET - 2,
+    NET - 3,
+    NET - 4,
+    NET - 5,
+    NET - 6,
+    NET - 7,
+    NET - 8,
+    NET - 9,
+    NET - 10,
+    NET - 11,
+    NET - 12,
+    NET - 13,
+    NET - 14,
+    NET - 15
+];
+
 /// The VLANs and the outside networks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Vlan {
@@ -281,21 +300,21 @@ impl DropReason {
     /// The claims whose enforcement this reason is.
     pub fn claims(self) -> ClaimSet {
         match self {
-            DropReason::VlanPolicy => ClaimSet::of(&[1, 2, 3, 13]),
+            DropReason::VlanPolicy => claims![NET - 1, NET - 2, NET - 3, NET - 13],
             DropReason::ConntrackFull | DropReason::NoSuchAddress => ClaimSet::EMPTY,
-            DropReason::SpoofedSource => ClaimSet::of(&[4]),
-            DropReason::InfrastructureEndpoint => ClaimSet::of(&[6]),
-            DropReason::Broadcast => ClaimSet::of(&[7]),
-            DropReason::NotInAllowList => ClaimSet::of(&[8, 9]),
-            DropReason::OutboundNotAllowed => ClaimSet::of(&[9]),
-            DropReason::InboundNotAllowed => ClaimSet::of(&[9, 11]),
-            DropReason::RemoteAccessDisabled => ClaimSet::of(&[10]),
-            DropReason::NotExposed => ClaimSet::of(&[11]),
-            DropReason::CorpAcl => ClaimSet::of(&[12]),
+            DropReason::SpoofedSource => claims![NET - 4],
+            DropReason::InfrastructureEndpoint => claims![NET - 6],
+            DropReason::Broadcast => claims![NET - 7],
+            DropReason::NotInAllowList => claims![NET - 8, NET - 9],
+            DropReason::OutboundNotAllowed => claims![NET - 9],
+            DropReason::InboundNotAllowed => claims![NET - 9, NET - 11],
+            DropReason::RemoteAccessDisabled => claims![NET - 10],
+            DropReason::NotExposed => claims![NET - 11],
+            DropReason::CorpAcl => claims![NET - 12],
             DropReason::UnauthenticatedPeer | DropReason::UnpinnedFingerprint => {
-                ClaimSet::of(&[14])
+                claims![NET - 14]
             }
-            DropReason::UntrustedResponse => ClaimSet::of(&[15]),
+            DropReason::UntrustedResponse => claims![NET - 15],
         }
     }
 }

@@ -4,11 +4,6 @@ use super::*;
 use crate::trace::itf;
 use serde_json::{json, Map, Value};
 
-/// A set of claims as an ITF set of claim ID strings (`"GEO-1"`, not `"STO-10"`).
-pub fn claims_itf(set: ClaimSet) -> Value {
-    itf::claims(set, claim_id)
-}
-
 impl StorageModel {
     pub(super) fn itf_state(&self, s: &StorageState) -> Map<String, Value> {
         let stored_map = |copies: &[Option<Stored>]| {
@@ -98,7 +93,7 @@ impl StorageModel {
         vars.insert("zeroed".into(), bits(s.zeroed));
         vars.insert("reused".into(), bits(s.reused));
         vars.insert("app_refused".into(), json!(s.app_refused));
-        vars.insert("broken".into(), claims_itf(s.broken));
+        vars.insert("broken".into(), itf::claims(s.broken));
         vars
     }
 }

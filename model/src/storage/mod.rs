@@ -106,9 +106,8 @@
 //! it, every later read must too. So once a delete is acknowledged, no later
 //! read from any replica returns the blob.
 //!
-//! Claim numbers in a [`ClaimSet`]: STO-n is n (1 to 9), GEO-1 is 10, and
-//! DRV-1 is 11; see [`claim_id`] (and [`claims_itf`] for the ITF encoding,
-//! which must not prefix every number with `STO-`). DRV-1 is here only for
+//! Its claims are [`STORAGE_CLAIMS`]: STO-1 to STO-9, GEO-1 and DRV-1,
+//! each its own ID in a [`ClaimSet`]. DRV-1 is here only for
 //! its storage side, the lease fence ("the storage service itself refuses
 //! writes from any other holder"): the lease flaw breaks no STO claim, and
 //! the drive model keeps mounts, snapshots and VM failure.
@@ -135,10 +134,10 @@ mod vocabulary;
 
 pub use config::*;
 pub use flaws::*;
-pub use itf::*;
 pub use narration::*;
 pub use properties::*;
 pub use state::*;
 pub use vocabulary::*;
 
-use crate::claims::{ClaimId, ClaimSet};
+use crate::claims::ClaimSet;
+use crate::{claim, claims};

@@ -17,7 +17,7 @@ impl StorageModel {
         match s.credential(caller) {
             None => {
                 if !(access.is_read() && s.public != PublicAccess::Off) {
-                    broken.insert(1);
+                    broken.insert(claim!(STO - 1));
                 }
                 let within_level = match access {
                     Access::Read => {
@@ -27,22 +27,22 @@ impl StorageModel {
                     _ => false,
                 };
                 if !within_level {
-                    broken.insert(5);
+                    broken.insert(claim!(STO - 5));
                 }
             }
             Some(Credential::Key(k)) => {
                 if !current(k) {
-                    broken.insert(1);
-                    broken.insert(2);
+                    broken.insert(claim!(STO - 1));
+                    broken.insert(claim!(STO - 2));
                 }
             }
             Some(Credential::Sas(sas)) => {
                 if !current(sas.signed_with) {
-                    broken.insert(1);
-                    broken.insert(2);
+                    broken.insert(claim!(STO - 1));
+                    broken.insert(claim!(STO - 2));
                 }
                 if access == Access::Manage || !sas.scope.covers(target) {
-                    broken.insert(3);
+                    broken.insert(claim!(STO - 3));
                 }
                 match sas.policy {
                     None => {
@@ -50,12 +50,12 @@ impl StorageModel {
                         let inside = sas.start.is_some_and(|t| t <= s.clock)
                             && sas.expiry.is_some_and(|t| s.clock <= t);
                         if !perms.contains(access.perm()) || !inside {
-                            broken.insert(3);
+                            broken.insert(claim!(STO - 3));
                         }
                     }
                     Some(id) => match s.policies.get(usize::from(id)).copied().flatten() {
                         Some(p) if p.perms.contains(access.perm()) && s.clock <= p.expiry => {}
-                        _ => broken.insert(4),
+                        _ => broken.insert(claim!(STO - 4)),
                     },
                 }
             }
@@ -147,7 +147,7 @@ impl StorageModel {
                     // STO-2: an application holding a current key never loses access.
                     if let Some(Credential::Key(k)) = s.credential(caller) {
                         if k.version == s.keys[k.slot.index()] {
-                            next.broken.insert(2);
+                            next.broken.insert(claim!(STO - 2));
                         }
                     }
                 }
@@ -168,7 +168,7 @@ impl StorageModel {
     ) {
         let (ok, shows_pending) = Self::judge_read(s, blob, snapshot, seen, presence_only);
         if !ok {
-            next.broken.insert(6);
+            next.broken.insert(claim!(STO - 6));
         }
         if shows_pending {
             if let Some(p) = next.pending.as_mut() {
@@ -189,7 +189,7 @@ impl StorageModel {
             if lease == Some(id) {
                 next.last = Some(Witness::LeaseHolderWrote);
             } else {
-                next.broken.insert(11);
+                next.broken.insert(claim!(DRV - 1));
             }
         }
     }

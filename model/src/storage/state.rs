@@ -199,17 +199,17 @@ impl Witness {
     /// The claims whose allowed case this is.
     pub fn claims(self) -> ClaimSet {
         match self {
-            Witness::SharedKeyServed => ClaimSet::of(&[1]),
-            Witness::RotationCompleted => ClaimSet::of(&[1, 2]),
-            Witness::SasRead => ClaimSet::of(&[1, 3]),
-            Witness::PolicySasRead => ClaimSet::of(&[1, 4]),
-            Witness::AnonymousPublicRead => ClaimSet::of(&[1, 5]),
-            Witness::GoneAfterDelete => ClaimSet::of(&[6]),
-            Witness::ReadDespiteCrash => ClaimSet::of(&[6, 7]),
-            Witness::KeyChangedBySubscription => ClaimSet::of(&[8]),
-            Witness::ReusedBlockReadsZeros => ClaimSet::of(&[9]),
-            Witness::AckedInChosenLocation => ClaimSet::of(&[7, 10]),
-            Witness::LeaseHolderWrote => ClaimSet::of(&[11]),
+            Witness::SharedKeyServed => claims![STO - 1],
+            Witness::RotationCompleted => claims![STO - 1, STO - 2],
+            Witness::SasRead => claims![STO - 1, STO - 3],
+            Witness::PolicySasRead => claims![STO - 1, STO - 4],
+            Witness::AnonymousPublicRead => claims![STO - 1, STO - 5],
+            Witness::GoneAfterDelete => claims![STO - 6],
+            Witness::ReadDespiteCrash => claims![STO - 6, STO - 7],
+            Witness::KeyChangedBySubscription => claims![STO - 8],
+            Witness::ReusedBlockReadsZeros => claims![STO - 9],
+            Witness::AckedInChosenLocation => claims![STO - 7, GEO - 1],
+            Witness::LeaseHolderWrote => claims![DRV - 1],
         }
     }
 }

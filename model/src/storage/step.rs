@@ -149,28 +149,28 @@ impl TracedModel for StorageModel {
             return ClaimSet::EMPTY;
         };
         let mut touched = ClaimSet::EMPTY;
-        for n in after.broken.numbers() {
-            if !before.broken.contains(n) {
-                touched.insert(n);
+        for claim in after.broken.iter() {
+            if !before.broken.contains(claim) {
+                touched.insert(claim);
             }
         }
         if let Some(w) = after.last {
             touched = touched.union(w.claims());
         }
         let by_kind = match action {
-            Action::RegenerateKey { .. } | Action::Switch { .. } => ClaimSet::of(&[2, 8]),
+            Action::RegenerateKey { .. } | Action::Switch { .. } => claims![STO - 2, STO - 8],
             Action::IssueSas { grant } => match grant {
-                SasGrant::ReadBlob => ClaimSet::of(&[3]),
-                SasGrant::StoredPolicy(_) => ClaimSet::of(&[4]),
+                SasGrant::ReadBlob => claims![STO - 3],
+                SasGrant::StoredPolicy(_) => claims![STO - 4],
             },
-            Action::SetPolicy { .. } | Action::RemovePolicy { .. } => ClaimSet::of(&[4]),
-            Action::SetPublicAccess { .. } => ClaimSet::of(&[5]),
-            Action::Get { .. } | Action::List { .. } => ClaimSet::of(&[6]),
-            Action::Put { .. } | Action::Delete { .. } => ClaimSet::of(&[6, 11]),
-            Action::Lease { .. } => ClaimSet::of(&[11]),
-            Action::Replicate { .. } => ClaimSet::of(&[7, 10]),
-            Action::Commit => ClaimSet::of(&[6, 7]),
-            Action::Crash { .. } | Action::Restart { .. } => ClaimSet::of(&[7]),
+            Action::SetPolicy { .. } | Action::RemovePolicy { .. } => claims![STO - 4],
+            Action::SetPublicAccess { .. } => claims![STO - 5],
+            Action::Get { .. } | Action::List { .. } => claims![STO - 6],
+            Action::Put { .. } | Action::Delete { .. } => claims![STO - 6, DRV - 1],
+            Action::Lease { .. } => claims![DRV - 1],
+            Action::Replicate { .. } => claims![STO - 7, GEO - 1],
+            Action::Commit => claims![STO - 6, STO - 7],
+            Action::Crash { .. } | Action::Restart { .. } => claims![STO - 7],
             Action::Tick | Action::Snapshot { .. } => ClaimSet::EMPTY,
         };
         touched.union(by_kind)
@@ -214,18 +214,14 @@ impl TracedModel for StorageModel {
         state.broken
     }
 
-    fn claim_label(n: u8) -> String {
-        claim_id(n)
-    }
-
     fn var_claims(name: &str) -> ClaimSet {
         match name {
             // What each replica holds and where it is.
-            "replicas" => ClaimSet::of(&[6, 7, 9, 10]),
-            "public" => ClaimSet::of(&[5]),
-            "policies" => ClaimSet::of(&[4]),
-            "keys" => ClaimSet::of(&[1, 2, 8]),
-            "leases" => ClaimSet::of(&[11]),
+            "replicas" => claims![STO - 6, STO - 7, STO - 9, GEO - 1],
+            "public" => claims![STO - 5],
+            "policies" => claims![STO - 4],
+            "keys" => claims![STO - 1, STO - 2, STO - 8],
+            "leases" => claims![DRV - 1],
             _ => ClaimSet::EMPTY,
         }
     }
@@ -273,7 +269,7 @@ impl StorageModel {
                     if by == Authority::Subscription {
                         next.last = Some(Witness::KeyChangedBySubscription);
                     } else {
-                        next.broken.insert(8);
+                        next.broken.insert(claim!(STO - 8));
                     }
                     Outcome::KeyRegenerated {
                         slot,
@@ -366,7 +362,7 @@ impl StorageModel {
                 p.replicas |= bit(replica);
                 if let WriteOp::Put { .. } = p.op {
                     if s.replicas[r].location != Location::Chosen {
-                        next.broken.insert(10);
+                        next.broken.insert(claim!(GEO - 1));
                     }
                 }
                 if p.acked {
@@ -405,7 +401,7 @@ impl StorageModel {
                             .filter(|r| r.blobs[b].map(|c| c.version) == Some(version))
                             .count();
                         if holding < usize::from(REPLICAS) {
-                            next.broken.insert(7);
+                            next.broken.insert(claim!(STO - 7));
                         }
                         let home = next.replicas.iter().all(|r| r.location == Location::Chosen);
                         if holding == usize::from(REPLICAS) && home {

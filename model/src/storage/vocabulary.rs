@@ -21,8 +21,20 @@ pub const PRIMARY: u8 = 0;
 pub const LEASED_BLOB: u8 = 0;
 /// The lease id held on the access scenario's blobs by a party outside the model.
 pub const FOREIGN_LEASE: u8 = 9;
-/// The highest claim number of this area ([`claim_id`] names them).
-pub const LAST_CLAIM: u8 = 11;
+/// The claims this area's model checks.
+pub const STORAGE_CLAIMS: ClaimSet = claims![
+    STO - 1,
+    STO - 2,
+    STO - 3,
+    STO - 4,
+    STO - 5,
+    STO - 6,
+    STO - 7,
+    STO - 8,
+    STO - 9,
+    GEO - 1,
+    DRV - 1
+];
 
 pub(super) const ALL_REPLICAS: u8 = (1 << REPLICAS) - 1;
 
@@ -423,20 +435,20 @@ impl Denied {
     /// The claims whose enforcement this refusal is.
     pub fn claims(self) -> ClaimSet {
         match self {
-            Denied::AuthenticationFailed => ClaimSet::of(&[1, 2, 3, 4]),
-            Denied::AuthorizationPermissionMismatch => ClaimSet::of(&[3, 4]),
-            Denied::AuthorizationResourceTypeMismatch => ClaimSet::of(&[3]),
-            Denied::NoAuthenticationInformation => ClaimSet::of(&[1, 5]),
-            Denied::ResourceNotFound => ClaimSet::of(&[5]),
-            Denied::BlobNotFound => ClaimSet::of(&[6]),
+            Denied::AuthenticationFailed => claims![STO - 1, STO - 2, STO - 3, STO - 4],
+            Denied::AuthorizationPermissionMismatch => claims![STO - 3, STO - 4],
+            Denied::AuthorizationResourceTypeMismatch => claims![STO - 3],
+            Denied::NoAuthenticationInformation => claims![STO - 1, STO - 5],
+            Denied::ResourceNotFound => claims![STO - 5],
+            Denied::BlobNotFound => claims![STO - 6],
             Denied::LeaseIdMissing
             | Denied::LeaseIdMismatchWithBlobOperation
             | Denied::LeaseNotPresentWithBlobOperation
             | Denied::LeaseAlreadyPresent
             | Denied::LeaseNotPresentWithLeaseOperation
             | Denied::LeaseIdMismatchWithLeaseOperation
-            | Denied::LeaseIsBrokenAndCannotBeRenewed => ClaimSet::of(&[11]),
-            Denied::ForbiddenError => ClaimSet::of(&[8]),
+            | Denied::LeaseIsBrokenAndCannotBeRenewed => claims![DRV - 1],
+            Denied::ForbiddenError => claims![STO - 8],
         }
     }
 }

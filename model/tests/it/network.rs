@@ -2,43 +2,22 @@
 //! flaw, and every flaw breaks exactly the claims it names.
 
 use fabric_model::kit::{self, AreaContract, Verdicts};
-use fabric_model::network::{claim_of_property, Flaw, NetworkConfig, NetworkModel};
-use stateright::{Expectation, Model};
+use fabric_model::network::{Flaw, NetworkConfig, NetworkModel, NETWORK_CLAIMS};
+use stateright::Model;
 
 fn verdicts(model: NetworkModel) -> Verdicts {
-    kit::verdicts(model, |name| claim_of_property(name).map(|c| c.number))
+    kit::verdicts(model)
 }
 
 #[test]
 fn the_area_contract_holds() {
     AreaContract {
         build: |flaw| NetworkConfig::default().with_flaw(flaw).into_model(),
-        claim_number: |name| claim_of_property(name).map(|c| c.number),
-        label: |n| format!("NET-{n}"),
+        claims: NETWORK_CLAIMS,
         // A change here is a change of the state space: review it.
         states: 33_991,
     }
     .check();
-}
-
-#[test]
-fn every_claim_has_a_flaw_that_breaks_it_and_a_property_pair() {
-    let properties = NetworkConfig::default().into_model().properties();
-    for n in 1..=15u8 {
-        assert!(
-            Flaw::ALL.iter().any(|f| f.breaks().contains(n)),
-            "NET-{n} has no flaw"
-        );
-        let named: Vec<_> = properties
-            .iter()
-            .filter(|p| claim_of_property(p.name).map(|c| c.number) == Some(n))
-            .collect();
-        assert_eq!(named.len(), 2, "NET-{n} needs one always and one sometimes");
-        assert!(named.iter().any(|p| p.expectation == Expectation::Always));
-        assert!(named
-            .iter()
-            .any(|p| p.expectation == Expectation::Sometimes));
-    }
 }
 
 #[test]

@@ -2,61 +2,22 @@
 //! flaw, and every flaw breaks exactly the claims it names.
 
 use fabric_model::kit::{self, AreaContract, Verdicts};
-use fabric_model::storage::{
-    claim_id, claim_of_property, Flaw, StorageConfig, StorageModel, LAST_CLAIM,
-};
-use stateright::{Expectation, Model};
+use fabric_model::storage::{Flaw, StorageConfig, StorageModel, STORAGE_CLAIMS};
+use stateright::Model;
 
 fn verdicts(model: StorageModel) -> Verdicts {
-    kit::verdicts(model, claim_of_property)
+    kit::verdicts(model)
 }
 
 #[test]
 fn the_area_contract_holds() {
     AreaContract {
         build: |flaw| StorageConfig::default().with_flaw(flaw).into_model(),
-        claim_number: claim_of_property,
-        label: claim_id,
+        claims: STORAGE_CLAIMS,
         // A change here is a change of the state space: review it.
         states: 134_362,
     }
     .check();
-}
-
-#[test]
-fn every_claim_has_a_flaw_that_breaks_it_and_a_property_pair() {
-    let properties = StorageConfig::default().into_model().properties();
-    for n in 1..=LAST_CLAIM {
-        let id = claim_id(n);
-        assert!(
-            Flaw::ALL.iter().any(|f| f.breaks().contains(n)),
-            "{id} has no flaw"
-        );
-        let named: Vec<_> = properties
-            .iter()
-            .filter(|p| claim_of_property(p.name) == Some(n))
-            .collect();
-        assert_eq!(named.len(), 2, "{id} needs one always and one sometimes");
-        assert!(named.iter().all(|p| p.name.starts_with(&format!("{id} "))));
-        assert!(named.iter().any(|p| p.expectation == Expectation::Always));
-        assert!(named
-            .iter()
-            .any(|p| p.expectation == Expectation::Sometimes));
-    }
-    assert_eq!(properties.len(), 2 * usize::from(LAST_CLAIM));
-}
-
-#[test]
-fn claim_numbers_map_to_their_ids() {
-    assert_eq!(claim_id(1), "STO-1");
-    assert_eq!(claim_id(9), "STO-9");
-    assert_eq!(claim_id(10), "GEO-1");
-    assert_eq!(claim_id(11), "DRV-1");
-    assert_eq!(claim_of_property("STO-6 anything"), Some(6));
-    assert_eq!(claim_of_property("GEO-1 anything"), Some(10));
-    assert_eq!(claim_of_property("DRV-1 anything"), Some(11));
-    assert_eq!(claim_of_property("NET-1 anything"), None);
-    assert_eq!(claim_of_property("STO-10 anything"), None);
 }
 
 #[test]

@@ -1964,8 +1964,8 @@ pub fn replay_storage_trace_on_peer(
                 .filter(|name| !StorageModel::var_claims(name).is_empty())
                 .map(|name| {
                     let claims: Vec<String> = StorageModel::var_claims(name)
-                        .numbers()
-                        .map(StorageModel::claim_label)
+                        .iter()
+                        .map(|c| c.to_string())
                         .collect();
                     format!("`{name}` ({})", claims.join(", "))
                 })

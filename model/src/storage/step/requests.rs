@@ -224,7 +224,7 @@ impl StorageModel {
                         let v = stored.version;
                         let expected = if s.zeroed & bit(v) != 0 { 0 } else { v };
                         if bytes != expected {
-                            next.broken.insert(9);
+                            next.broken.insert(claim!(STO - 9));
                         }
                         if s.zeroed & s.reused & bit(v) != 0 && bytes == 0 {
                             next.last = Some(Witness::ReusedBlockReadsZeros);
