@@ -65,6 +65,7 @@ fn open(
 /// The tour's first part: packets through the virtual network, each with
 /// the verdict the rules should give it.
 // Over 100 lines: a flat table of the script's packets, one entry each.
+#[allow(clippy::too_many_lines)]
 fn first_packets(t: &Topology) -> Vec<Attempt> {
     use Denied::*;
     use Fate::{Allowed, Dropped};

@@ -180,6 +180,7 @@ pub fn parse_duration(text: &str) -> Result<Option<i64>, StorageError> {
 /// answer, or the service's refusal.
 // claim: DRV-1
 // Long: the lease state machine is one match over (state, action), read as a table.
+#[allow(clippy::too_many_lines)]
 pub fn apply(
     state: &LeaseState,
     action: &LeaseAction,

@@ -55,6 +55,7 @@ fn invalid(detail: &str) -> StorageError {
 /// More than five identifiers, unknown elements in a policy, bad dates or
 /// permissions are `InvalidXmlDocument`.
 // Long: one pass of the XML reader over the identifiers and their policies.
+#[allow(clippy::too_many_lines)]
 pub fn parse_identifiers(body: &[u8]) -> Result<Vec<SignedIdentifier>, StorageError> {
     if body.len() > MAX_ACL_BODY_BYTES {
         return Err(StorageError::new(ErrorCode::RequestBodyTooLarge));

@@ -1337,6 +1337,8 @@ impl Adapter<StorageModel> for StorageAdapter {
 impl StorageAdapter {
     /// A step on fabric's service (and the parts of a peer's steps that
     /// are sent the same way).
+    // Long: one arm per model action (to become one mapping shared with the peer).
+    #[allow(clippy::too_many_lines)]
     fn apply_here(&mut self, action: &Action) -> Result<Outcome, AdapterError> {
         match *action {
             Action::Tick => {
@@ -1503,6 +1505,8 @@ impl StorageAdapter {
 
     /// A step on a peer: what it cannot do is refused as such, the rest is
     /// sent as to fabric's service (see the module documentation).
+    // Long: one arm per model action (to become one mapping shared with the peer).
+    #[allow(clippy::too_many_lines)]
     fn apply_on_peer(&mut self, action: &Action) -> Result<Outcome, AdapterError> {
         match *action {
             Action::Tick => {

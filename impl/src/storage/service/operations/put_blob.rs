@@ -4,6 +4,7 @@ use super::*;
 
 impl Context<'_> {
     // Long: the headers of a put, read and checked in the service's order, then the write.
+    #[allow(clippy::too_many_lines)]
     pub(in crate::storage::service) async fn put_blob(&self) -> Result<BlobResponse, StorageError> {
         self.existing_container()?;
         let request = self.request;
