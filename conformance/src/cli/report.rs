@@ -1,6 +1,6 @@
 //! What `fabric flaws` and `fabric replay` print, as text or JSON.
 
-use super::Format;
+use super::args::Format;
 use crate::areas::FlawRow;
 use crate::replay::{collect_trace_files, ReplayError, ReplayReport, Verdict};
 use anyhow::{bail, Context, Result};

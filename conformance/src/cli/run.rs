@@ -1,7 +1,7 @@
 //! Running a parsed command line: each subcommand over the area registry.
 
+use super::args::{Cli, Command, DemoCommand, Format, ServeCommand, TracesCommand};
 use super::report::{print_flaws, run_replays};
-use super::{Cli, Command, DemoCommand, Format, ServeCommand, TracesCommand};
 use crate::areas::{self, Area};
 use crate::check::{self, ModelReport};
 use crate::replay::{PeerEndpoint, Transport};

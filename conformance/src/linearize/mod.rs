@@ -37,6 +37,7 @@
 //! reaches that read's return after trying every order of the operations
 //! concurrent with it.
 
+mod blocker;
 mod doomed;
 mod history;
 mod memo;
@@ -49,11 +50,13 @@ mod simulate;
 mod tests;
 
 pub use history::{Event, History, HistoryError, Op, OpResult, Outcome};
-pub use report::{Held, Linearizability, Violation};
+pub use register::Held;
+pub use report::{Linearizability, Violation};
 pub use simulate::simulate;
 
+use blocker::KeyVerdict;
 use register::KeyRegister;
-use search::{search, KeyVerdict};
+use search::search;
 use std::collections::BTreeMap;
 
 /// The default number of search steps per key before the check gives up

@@ -1,9 +1,9 @@
 //! The static pre-check, before any search: reads that no order of the
 //! operations can explain, found from real-time order alone.
 
+use super::blocker::Blocker;
 use super::doomed::{Doomed, Role};
 use super::register::{Effect, KeyOp, State, ABSENT};
-use super::search::Blocker;
 use std::collections::BTreeSet;
 
 /// The two earliest-returning definite writes in a suffix (by invocation)

@@ -2,8 +2,9 @@
 //! on a small state.
 
 use super::history::{Event, Op, OpResult, Outcome};
-use super::report::Held;
+use serde::Serialize;
 use std::collections::HashMap;
+use std::fmt;
 
 /// A register state: `ABSENT`, `UNREAD` (any value no get returned), or
 /// `FIRST_READ + i` for the `i`th value some get returned.
@@ -100,6 +101,28 @@ impl KeyRegister {
                 .read_values
                 .get((s - FIRST_READ) as usize)
                 .map_or(Held::Unread, |&v| Held::Value(v)),
+        }
+    }
+}
+
+/// What the register may hold, as reported in a [`Violation`](super::Violation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Held {
+    /// Nothing: the blob is absent.
+    Absent,
+    /// This value, which some get on the key returned.
+    Value(u64),
+    /// A value that no get on the key returned. The checker does not tell
+    /// such values apart, since no read can.
+    Unread,
+}
+
+impl fmt::Display for Held {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Held::Absent => write!(f, "nothing"),
+            Held::Value(v) => write!(f, "{v}"),
+            Held::Unread => write!(f, "a value no get returned"),
         }
     }
 }

@@ -1,33 +1,11 @@
 //! What a check answers: the verdict, and for a history that is not
 //! linearizable the operation it could not get past, in words.
 
+use super::blocker::Blocker;
 use super::history::{Event, Op, OpResult, Outcome};
-use super::register::{Effect, KeyRegister, ABSENT};
-use super::search::Blocker;
+use super::register::{Effect, Held, KeyRegister, ABSENT};
 use serde::Serialize;
 use std::fmt;
-
-/// What the register may hold, as reported in a [`Violation`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub enum Held {
-    /// Nothing: the blob is absent.
-    Absent,
-    /// This value, which some get on the key returned.
-    Value(u64),
-    /// A value that no get on the key returned. The checker does not tell
-    /// such values apart, since no read can.
-    Unread,
-}
-
-impl fmt::Display for Held {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Held::Absent => write!(f, "nothing"),
-            Held::Value(v) => write!(f, "{v}"),
-            Held::Unread => write!(f, "a value no get returned"),
-        }
-    }
-}
 
 /// Why a key's history is not linearizable: the operation the search could
 /// not get past at its furthest point, and what the register could hold

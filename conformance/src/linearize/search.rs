@@ -1,31 +1,13 @@
 //! The search: Wing & Gong's with Lowe's just-in-time linearization over
 //! dancing-links lists, memoized, with doomed configurations cut early.
 
+use super::blocker::{Blocker, KeyVerdict};
 use super::doomed::{Doomed, Taken};
 use super::memo::{mix64, Memo, Window};
 use super::precheck::precheck;
 use super::register::{KeyOp, KeyRegister, State, ABSENT, FIRST_READ};
 use super::CheckOptions;
 use std::collections::BTreeSet;
-
-pub(super) enum KeyVerdict {
-    Linearizable,
-    Violation(Blocker),
-    Unknown,
-}
-
-/// The operation the search could not get past at its furthest point.
-pub(super) struct Blocker {
-    /// Index into `KeyRegister::ops`.
-    pub(super) op: usize,
-    /// Definite operations linearized there.
-    pub(super) depth: usize,
-    /// Register states in which it was stuck there.
-    pub(super) states: BTreeSet<State>,
-    /// A definite write that, in real time, follows every write the
-    /// operation could have observed and precedes the operation.
-    pub(super) overwritten_by: Option<usize>,
-}
 
 /// An entry of a list: the head and tail sentinels are `End`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

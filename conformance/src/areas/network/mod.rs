@@ -9,7 +9,8 @@ pub mod transport;
 pub use adapter::{port_number, reason_to_model, rules_for, topology_for, NetworkAdapter};
 pub use transport::{credential_of, policy_of, Answer, ControlTransport, InProcess, Wire};
 
-use super::{Area, FlawRow, TraceFile};
+use super::area::{Area, FlawRow, TraceFile};
+use super::kit;
 use crate::check::ModelReport;
 use crate::itf::{read_trace, RawTrace};
 use crate::replay::{replay, AdapterError, ReplayError, ReplayReport, Transport};
@@ -22,7 +23,7 @@ use std::path::Path;
 pub struct NetworkArea;
 
 fn flaw_by_name(name: Option<&str>) -> anyhow::Result<Option<Flaw>> {
-    super::find_flaw("network", &Flaw::ALL, Flaw::name, name)
+    kit::find_flaw("network", &Flaw::ALL, Flaw::name, name)
 }
 
 impl Area for NetworkArea {
@@ -31,11 +32,11 @@ impl Area for NetworkArea {
     }
 
     fn properties(&self) -> Vec<(String, &'static str)> {
-        super::property_rows(&NetworkConfig::default().into_model())
+        kit::property_rows(&NetworkConfig::default().into_model())
     }
 
     fn flaws(&self) -> Vec<FlawRow> {
-        super::flaw_rows::<NetworkModel, _>(&Flaw::ALL, Flaw::name, Flaw::breaks, Flaw::description)
+        kit::flaw_rows::<NetworkModel, _>(&Flaw::ALL, Flaw::name, Flaw::breaks, Flaw::description)
     }
 
     fn check(
@@ -54,7 +55,7 @@ impl Area for NetworkArea {
         } else {
             NetworkConfig::default()
         };
-        Some(super::check_model(
+        Some(kit::check_model(
             cfg.with_flaw(flaw).into_model(),
             threads,
             progress,
@@ -63,11 +64,11 @@ impl Area for NetworkArea {
 
     fn explore(&self, flaw: Option<&str>, addr: SocketAddr) -> anyhow::Result<()> {
         let flaw = flaw_by_name(flaw)?;
-        super::explore_model(NetworkConfig::default().with_flaw(flaw).into_model(), addr)
+        kit::explore_model(NetworkConfig::default().with_flaw(flaw).into_model(), addr)
     }
 
     fn traces(&self, progress: &mut dyn FnMut(String)) -> anyhow::Result<Vec<TraceFile>> {
-        Ok(super::render(&network_traces(progress)?))
+        Ok(kit::render(&network_traces(progress)?))
     }
 
     fn replay_file(
@@ -93,7 +94,7 @@ pub fn network_traces(
             )
         })
         .collect();
-    super::model_traces(NetworkConfig::default().into_model(), flawed, progress)
+    kit::model_traces(NetworkConfig::default().into_model(), flawed, progress)
 }
 
 /// Replays a network trace read from a file.

@@ -72,7 +72,8 @@
 //! as `PEER-STEP {json}`, and each flaw trace's flaw step and the correct
 //! model's outcome there as `PEER-TRACE {json}`.
 
-use super::{Area, FlawRow, TraceFile};
+use super::area::{Area, FlawRow, TraceFile};
+use super::kit;
 use crate::check::ModelReport;
 use crate::itf::{read_trace, RawTrace};
 use crate::replay::{
@@ -1767,11 +1768,11 @@ impl Area for StorageArea {
     }
 
     fn properties(&self) -> Vec<(String, &'static str)> {
-        super::property_rows(&StorageConfig::default().into_model())
+        kit::property_rows(&StorageConfig::default().into_model())
     }
 
     fn flaws(&self) -> Vec<FlawRow> {
-        super::flaw_rows::<StorageModel, _>(&Flaw::ALL, Flaw::name, Flaw::breaks, Flaw::description)
+        kit::flaw_rows::<StorageModel, _>(&Flaw::ALL, Flaw::name, Flaw::breaks, Flaw::description)
     }
 
     fn check(
@@ -1790,7 +1791,7 @@ impl Area for StorageArea {
         } else {
             StorageConfig::default()
         };
-        Some(super::check_model(
+        Some(kit::check_model(
             cfg.with_flaw(flaw).into_model(),
             threads,
             progress,
@@ -1798,12 +1799,12 @@ impl Area for StorageArea {
     }
 
     fn explore(&self, flaw: Option<&str>, addr: SocketAddr) -> anyhow::Result<()> {
-        let flaw = super::find_flaw("storage", &Flaw::ALL, Flaw::name, flaw)?;
-        super::explore_model(StorageConfig::default().with_flaw(flaw).into_model(), addr)
+        let flaw = kit::find_flaw("storage", &Flaw::ALL, Flaw::name, flaw)?;
+        kit::explore_model(StorageConfig::default().with_flaw(flaw).into_model(), addr)
     }
 
     fn traces(&self, progress: &mut dyn FnMut(String)) -> anyhow::Result<Vec<TraceFile>> {
-        Ok(super::render(&storage_traces(progress)?))
+        Ok(kit::render(&storage_traces(progress)?))
     }
 
     fn replay_file(
@@ -1839,7 +1840,7 @@ pub fn storage_traces(
             )
         })
         .collect();
-    super::model_traces(StorageConfig::default().into_model(), flawed, progress)
+    kit::model_traces(StorageConfig::default().into_model(), flawed, progress)
 }
 
 /// Replays a storage trace file against a fresh service with `bugs`.

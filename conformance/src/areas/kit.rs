@@ -1,0 +1,154 @@
+//! What every area's [`Area`](super::area::Area) impl repeats: checking, exploring and
+//! generating the traces of its model, and its flaw table as rows.
+
+use super::area::{FlawRow, TraceFile};
+use crate::check::{self, ModelReport};
+use crate::generate;
+use crate::graph::StateGraph;
+use crate::itf::Trace;
+use anyhow::{bail, Context, Result};
+use fabric_model::trace::TracedModel;
+use fabric_model::ClaimSet;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::net::SocketAddr;
+
+/// `M`'s properties as (claim ID, name): a property is named by its claim ID.
+pub fn property_rows<M: TracedModel>(model: &M) -> Vec<(String, &'static str)>
+where
+    M::Action: Serialize + DeserializeOwned,
+{
+    model
+        .properties()
+        .iter()
+        .map(|p| {
+            let claim = p.name.split_whitespace().next().unwrap_or_default();
+            (claim.to_string(), p.name)
+        })
+        .collect()
+}
+
+/// Rows for flaws `all` of model `M`, given each flaw's name, claims and
+/// description.
+pub fn flaw_rows<M: TracedModel, F: Copy>(
+    all: &[F],
+    name: impl Fn(F) -> &'static str,
+    breaks: impl Fn(F) -> ClaimSet,
+    description: impl Fn(F) -> &'static str,
+) -> Vec<FlawRow>
+where
+    M::Action: Serialize + DeserializeOwned,
+{
+    all.iter()
+        .map(|&f| FlawRow {
+            model: M::AREA,
+            name: name(f),
+            breaks: breaks(f).labels(),
+            description: description(f),
+        })
+        .collect()
+}
+
+/// The flaw named `name` among `all`, or an error listing them.
+pub fn find_flaw<F: Copy>(
+    area: &str,
+    all: &[F],
+    name: impl Fn(F) -> &'static str,
+    wanted: Option<&str>,
+) -> Result<Option<F>> {
+    let Some(wanted) = wanted else {
+        return Ok(None);
+    };
+    match all.iter().copied().find(|&f| name(f) == wanted) {
+        Some(f) => Ok(Some(f)),
+        None => {
+            let names: Vec<&str> = all.iter().map(|&f| name(f)).collect();
+            bail!(
+                "unknown flaw {wanted:?}; the {area} model's flaws are: {}",
+                names.join(", ")
+            )
+        }
+    }
+}
+
+/// Checks `model`, see [`check::check_model`].
+pub fn check_model<M>(model: M, threads: usize, progress: &mut dyn FnMut(usize)) -> ModelReport
+where
+    M: TracedModel + Clone + Send + Sync + 'static,
+    M::State: Clone + Debug + Hash + Eq + Send + Sync,
+    M::Action: Clone + Debug + PartialEq + Send + Sync + Serialize + DeserializeOwned,
+{
+    check::check_model(model, threads, progress)
+}
+
+/// Serves stateright's explorer for `model` on `addr`.
+pub fn explore_model<M>(model: M, addr: SocketAddr) -> Result<()>
+where
+    M: stateright::Model + Send + Sync + 'static,
+    M::State: Debug + Hash + Send + Sync + Clone + PartialEq,
+    M::Action: Debug + Send + Sync + Clone + PartialEq,
+{
+    // The explorer runs until the process is stopped.
+    let _ = model.checker().serve(addr);
+    Ok(())
+}
+
+/// Random walks generated per model.
+pub const WALK_SEEDS: [u64; 3] = [1, 2, 3];
+/// Steps per random walk.
+pub const WALK_STEPS: usize = 40;
+
+/// Coverage traces of `model`, a counterexample for each of `flawed`, and
+/// random walks.
+pub fn model_traces<M>(
+    model: M,
+    flawed: Vec<(String, M)>,
+    progress: &mut dyn FnMut(String),
+) -> Result<Vec<(String, M, Trace<M>)>>
+where
+    M: TracedModel + Clone,
+    M::State: Clone + Eq + Hash,
+    M::Action: Serialize + DeserializeOwned + Clone,
+{
+    progress(format!("exploring the {} model", M::AREA));
+    let graph = StateGraph::explore(&model, 5_000_000, |_| {})?;
+    let mut traces = Vec::new();
+    progress("choosing coverage paths".into());
+    for (name, trace) in generate::coverage(&model, &graph) {
+        traces.push((name, model.clone(), trace));
+    }
+    for (flaw, flawed) in flawed {
+        progress(format!("counterexample for {flaw}"));
+        let graph = StateGraph::explore_until(&flawed, 5_000_000, true, |_| {})?;
+        let trace = generate::counterexample(&flawed, &graph)
+            .with_context(|| format!("flaw {flaw} breaks no claim"))?;
+        traces.push((format!("flaw-{flaw}"), flawed, trace));
+    }
+    for seed in WALK_SEEDS {
+        traces.push((
+            format!("walk-seed-{seed}"),
+            model.clone(),
+            generate::random_walk(&model, seed, WALK_STEPS),
+        ));
+    }
+    Ok(traces)
+}
+
+/// Renders traces as files (ITF and narrative).
+pub fn render<M>(traces: &[(String, M, Trace<M>)]) -> Vec<TraceFile>
+where
+    M: TracedModel,
+    M::State: Clone,
+    M::Action: Serialize + DeserializeOwned + Clone,
+{
+    traces
+        .iter()
+        .map(|(name, model, trace)| TraceFile {
+            name: name.clone(),
+            itf: trace.to_itf(model),
+            narrative: crate::narrative::narrate(model, trace),
+        })
+        .collect()
+}
