@@ -1,7 +1,7 @@
 //! Replays storage traces against the storage service: each model action
 //! becomes a real Blob REST request (signed with Shared Key or a SAS, or
-//! anonymous), sent in process to [`StorageService::handle`] or over HTTP to
-//! a [`StorageServer`], and the answer is read back in the model's terms.
+//! anonymous), sent in process to [`StorageService::handle`](fabric_impl::storage::service::StorageService::handle) or over HTTP to
+//! a [`StorageServer`](fabric_impl::storage::http::StorageServer), and the answer is read back in the model's terms.
 //!
 //! # How the model's steps map onto the service
 //!
@@ -34,7 +34,8 @@
 //! # Peer mode: another Blob service
 //!
 //! [`replay_storage_peer_file`] replays the same traces over HTTP against
-//! another implementation of the Blob REST API (Azurite), to see where it
+//! another implementation of the Blob REST API (Azurite), with a
+//! [`PeerAdapter`] (not the [`StorageAdapter`]), to see where it
 //! departs from the claims. Such a peer has no fault hooks, no replica
 //! header, no management endpoint and no injectable clock, and its writes
 //! complete before it answers, so:
@@ -57,16 +58,20 @@
 //!   it and its answer kept: a refusal is `Denied` at once, a success is
 //!   `Accepted` and `Commit` then reports `Acknowledged`. `Replicate` does
 //!   nothing.
-//! - **What a peer cannot do** is an [`AdapterError`] starting with
-//!   [`AdapterError::PeerCannot`]: crash or restart a replica, regenerate a key (no
+//! - **What a peer cannot do** is an
+//!   [`AdapterError`](crate::replay::AdapterError) starting with
+//!   [`AdapterError::PeerCannot`](crate::replay::AdapterError::PeerCannot):
+//!   crash or restart a replica, regenerate a key (no
 //!   management API), sign with a secondary key (one key is given), show a
 //!   read or lease as it was before a write it has already applied, or let
 //!   a fixed-duration lease run out at a tick; and a flaw trace whose flaw
 //!   shows only in state the peer cannot show (replica placement). These
 //!   end the trace: nothing after them can be compared.
 //! - **Observed:** only the public access level (`Get Container ACL`).
-//! - **A refusal code the model has no name for** is an [`AdapterError`]
-//!   starting with [`AdapterError::PeerAnswered`], with the status and code.
+//! - **A refusal code the model has no name for** is an
+//!   [`AdapterError`](crate::replay::AdapterError) starting with
+//!   [`AdapterError::PeerAnswered`](crate::replay::AdapterError::PeerAnswered),
+//!   with the status and code.
 //!
 //! Each step's result is logged at `info` under the target `fabric_peer`
 //! as `PEER-STEP {json}`, and each flaw trace's flaw step and the correct
@@ -286,8 +291,10 @@ pub fn replay_storage_peer_file(path: &Path, peer: &PeerTarget) -> anyhow::Resul
 /// Replays a storage trace against another Blob service, `peer`, in a
 /// container of its own (see the module documentation). A flaw trace whose
 /// flaw shows only in variables the peer cannot show, and that the peer
-/// otherwise follows to the end, is an [`AdapterError`] at the flaw's step
-/// saying so ([`AdapterError::PeerCannot`]), not a flaw left unstopped.
+/// otherwise follows to the end, is an
+/// [`AdapterError`](crate::replay::AdapterError) at the flaw's step saying
+/// so ([`AdapterError::PeerCannot`](crate::replay::AdapterError::PeerCannot)),
+/// not a flaw left unstopped.
 pub fn replay_storage_trace_on_peer(
     raw: &RawTrace<Action, Outcome>,
     peer: &PeerTarget,
