@@ -5,15 +5,13 @@
 
 use super::apply::InFlight;
 use super::names::{blob_bytes, blob_name, lease_guid, perms_to_impl, policy_name};
-use super::{PEER_MARGIN_MS, TICK_MS};
+use super::peer::ad_hoc_sas;
+use super::TICK_MS;
 use crate::replay::AdapterError;
 use bytes::Bytes;
 use fabric_impl::secret::SecretBytes;
-use fabric_impl::storage::acl::Permissions;
-use fabric_impl::storage::auth::{self, RequestView, SasBuilder};
-use fabric_impl::storage::clock::{
-    format_http_date, format_iso8601, now_ms as real_now_ms, UnixMs,
-};
+use fabric_impl::storage::auth::{self, RequestView};
+use fabric_impl::storage::clock::{format_http_date, format_iso8601, UnixMs};
 use fabric_impl::storage::service::{BlobRequest, BlobResponse, StorageService};
 use fabric_model::storage::{Caller, Policy, PublicAccess, Scenario, BLOBS};
 use std::cell::Cell;
@@ -32,7 +30,7 @@ pub(super) enum Held {
     Sas(Vec<(String, String)>),
     /// Peer mode: the ad hoc SAS on blob 0, signed afresh at each use with
     /// `key` for the window `start..=expiry` (in ticks), written relative to
-    /// real time (see the module documentation).
+    /// the peer's real time by [`ad_hoc_sas`] (see the module documentation).
     AdHocSas {
         key: SecretBytes,
         start: u8,
@@ -216,12 +214,6 @@ impl Session {
         self.base_ms + UnixMs::from(self.clock) * TICK_MS
     }
 
-    /// Peer mode: the real instant, in whole seconds, that stands for tick
-    /// `tick` now (see the module documentation).
-    pub(super) fn real_at(&self, tick: u8) -> UnixMs {
-        real_now_ms() / 1000 * 1000 + (i64::from(tick) - i64::from(self.clock)) * TICK_MS
-    }
-
     /// What `caller` holds (nothing, for an anonymous caller).
     pub(super) fn held(&self, caller: Caller) -> Option<Held> {
         match caller {
@@ -298,13 +290,7 @@ impl Session {
             }
             Some(Held::Sas(pairs)) => request.query.extend(pairs.iter().cloned()),
             Some(Held::AdHocSas { key, start, expiry }) => {
-                let pairs = SasBuilder::for_blob(&self.account, &self.container, &blob_name(0))
-                    .version(self.version)
-                    .permissions(Permissions::READ)
-                    .start(self.real_at(*start) - PEER_MARGIN_MS)
-                    .expiry(self.real_at(*expiry) + PEER_MARGIN_MS)
-                    .query_pairs(key.expose());
-                request.query.extend(pairs);
+                request.query.extend(ad_hoc_sas(self, key, *start, *expiry))
             }
             None => {}
         }
