@@ -4,9 +4,9 @@
 //! header, and writes held on the store's paused queue until the model
 //! commits them.
 
-use super::apply::{apply, Answer, BlobService};
+use super::apply::{apply, BlobService};
 use super::names::blob_name;
-use super::requests::{send, success, Addressing, Held, Link, Session, STEP_TIMEOUT};
+use super::requests::{send, success, Addressing, Answer, Held, Link, Session, STEP_TIMEOUT};
 use super::{BASE_MS, CONTAINER, TICK_MS};
 use crate::replay::{Adapter, AdapterError, Transport};
 use bytes::Bytes;

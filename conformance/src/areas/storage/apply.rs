@@ -4,9 +4,8 @@
 //! the replica header, how a write is held in flight, what a peer cannot
 //! do, how a refusal is read — are the hooks of [`BlobService`].
 
-use super::names::{blob_bytes, lease_from_guid, lease_guid, BLOB_BYTES};
-use super::observe::parse_listing;
-use super::requests::{success, Held, Session};
+use super::names::{blob_bytes, lease_from_guid, lease_guid, parse_listing, BLOB_BYTES};
+use super::requests::{success, Answer, Held, InFlight, Session};
 use super::TICK_MS;
 use crate::replay::AdapterError;
 use bytes::Bytes;
@@ -17,25 +16,6 @@ use fabric_model::storage::{
     Action, Authority, Caller, Content, Lease, LeaseDuration, LeaseOp, Outcome, Policy,
     PublicAccess, SasGrant, Slot, WriteOp,
 };
-
-/// The answer to a write in flight.
-pub(super) enum Answer {
-    /// The service's answer, once the committer lets it go.
-    Pending(tokio::task::JoinHandle<Result<BlobResponse, String>>),
-    /// A peer's answer, given before the model commits, to the request sent
-    /// at step `sent_at`.
-    Given {
-        response: BlobResponse,
-        sent_at: usize,
-    },
-}
-
-/// A write the model has accepted and not yet committed.
-pub(super) struct InFlight {
-    pub(super) op: WriteOp,
-    pub(super) answer: Answer,
-    pub(super) snapshot_of: Option<u8>,
-}
 
 /// A Blob service driven in model terms: the per-transport hooks of
 /// [`apply`].

@@ -64,3 +64,27 @@ pub(super) fn between<'t>(text: &'t str, open: &str, close: &str) -> Option<&'t 
     let end = text[start..].find(close)? + start;
     Some(&text[start..end])
 }
+
+/// One entry of a blob listing.
+pub(super) struct Listed {
+    pub(super) name: String,
+    pub(super) snapshot: bool,
+    pub(super) version: Option<u8>,
+}
+
+/// Reads names, snapshot marks and `version` metadata from a listing.
+pub(super) fn parse_listing(body: &[u8]) -> Option<Vec<Listed>> {
+    let text = std::str::from_utf8(body).ok()?;
+    let mut out = Vec::new();
+    for chunk in text.split("<Blob>").skip(1) {
+        let name = between(chunk, "<Name>", "</Name>")?.to_string();
+        let snapshot = chunk.contains("<Snapshot>");
+        let version = between(chunk, "<version>", "</version>").and_then(|v| v.parse().ok());
+        out.push(Listed {
+            name,
+            snapshot,
+            version,
+        });
+    }
+    Some(out)
+}

@@ -4,36 +4,12 @@
 
 use super::adapter::StorageAdapter;
 use super::apply::BlobService;
-use super::names::between;
+use super::names::parse_listing;
 use super::requests::{public_level, success};
 use fabric_impl::storage::service::{DEFAULT_ACCOUNT, REPLICA_HEADER};
 use fabric_model::storage::{Location, PublicAccess, REPLICAS};
 use fabric_model::trace::itf;
 use serde_json::{json, Map, Value};
-
-/// One entry of a blob listing.
-pub(super) struct Listed {
-    pub(super) name: String,
-    pub(super) snapshot: bool,
-    pub(super) version: Option<u8>,
-}
-
-/// Reads names, snapshot marks and `version` metadata from a listing.
-pub(super) fn parse_listing(body: &[u8]) -> Option<Vec<Listed>> {
-    let text = std::str::from_utf8(body).ok()?;
-    let mut out = Vec::new();
-    for chunk in text.split("<Blob>").skip(1) {
-        let name = between(chunk, "<Name>", "</Name>")?.to_string();
-        let snapshot = chunk.contains("<Snapshot>");
-        let version = between(chunk, "<version>", "</version>").and_then(|v| v.parse().ok());
-        out.push(Listed {
-            name,
-            snapshot,
-            version,
-        });
-    }
-    Some(out)
-}
 
 impl StorageAdapter {
     /// The implementation's state as model variables: `replicas` and

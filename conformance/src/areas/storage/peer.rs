@@ -7,15 +7,14 @@
 //! documentation of [`super`]).
 
 use super::adapter::FOREVER_SPAN_MS;
-use super::apply::{apply, Answer, BlobService};
-use super::names::{between, blob_name, policy_name};
-use super::requests::{public_level, success, Addressing, Held, Link, Session};
+use super::apply::{apply, BlobService};
+use super::names::{between, policy_name};
+use super::requests::{public_level, real_at, success, Addressing, Answer, Held, Link, Session};
 use super::{PEER_MARGIN_MS, PEER_VERSION, TICK_MS};
 use crate::replay::{Adapter, AdapterError};
 use anyhow::Context as _;
 use bytes::Bytes;
 use fabric_impl::secret::SecretBytes;
-use fabric_impl::storage::acl::Permissions;
 use fabric_impl::storage::auth::SasBuilder;
 use fabric_impl::storage::clock::{now_ms as real_now_ms, UnixMs};
 use fabric_impl::storage::service::{BlobRequest, BlobResponse};
@@ -83,29 +82,6 @@ impl PeerTarget {
             key: SecretBytes::new(key),
         })
     }
-}
-
-/// The real instant, in whole seconds, that stands for tick `tick` now,
-/// the session being at its own tick (see the module documentation).
-fn real_at(session: &Session, tick: u8) -> UnixMs {
-    real_now_ms() / 1000 * 1000 + (i64::from(tick) - i64::from(session.clock)) * TICK_MS
-}
-
-/// The query pairs of the ad hoc SAS on blob 0 signed with `key` for the
-/// window `start..=expiry` (in ticks), against the peer's real clock now:
-/// [`PEER_MARGIN_MS`] before the start and after the expiry.
-pub(super) fn ad_hoc_sas(
-    session: &Session,
-    key: &SecretBytes,
-    start: u8,
-    expiry: u8,
-) -> Vec<(String, String)> {
-    SasBuilder::for_blob(&session.account, &session.container, &blob_name(0))
-        .version(session.version)
-        .permissions(Permissions::READ)
-        .start(real_at(session, start) - PEER_MARGIN_MS)
-        .expiry(real_at(session, expiry) + PEER_MARGIN_MS)
-        .query_pairs(key.expose())
 }
 
 /// Another Blob service, driven in model terms.

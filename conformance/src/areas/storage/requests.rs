@@ -3,17 +3,18 @@
 //! to a peer. [`Session`] is what both adapters hold: the link, the names
 //! requests address, and the adapter's mirror of the model's variables.
 
-use super::apply::InFlight;
 use super::names::{blob_bytes, blob_name, lease_guid, perms_to_impl, policy_name};
-use super::peer::ad_hoc_sas;
-use super::TICK_MS;
+use super::{PEER_MARGIN_MS, TICK_MS};
 use crate::replay::AdapterError;
 use bytes::Bytes;
 use fabric_impl::secret::SecretBytes;
-use fabric_impl::storage::auth::{self, RequestView};
-use fabric_impl::storage::clock::{format_http_date, format_iso8601, UnixMs};
+use fabric_impl::storage::acl::Permissions;
+use fabric_impl::storage::auth::{self, RequestView, SasBuilder};
+use fabric_impl::storage::clock::{
+    format_http_date, format_iso8601, now_ms as real_now_ms, UnixMs,
+};
 use fabric_impl::storage::service::{BlobRequest, BlobResponse, StorageService};
-use fabric_model::storage::{Caller, Policy, PublicAccess, Scenario, BLOBS};
+use fabric_model::storage::{Caller, Policy, PublicAccess, Scenario, WriteOp, BLOBS};
 use std::cell::Cell;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -475,4 +476,46 @@ pub(super) fn public_level(response: &BlobResponse) -> PublicAccess {
         Some("container") => PublicAccess::Container,
         _ => PublicAccess::Off,
     }
+}
+
+/// The answer to a write in flight.
+pub(super) enum Answer {
+    /// The service's answer, once the committer lets it go.
+    Pending(tokio::task::JoinHandle<Result<BlobResponse, String>>),
+    /// A peer's answer, given before the model commits, to the request sent
+    /// at step `sent_at`.
+    Given {
+        response: BlobResponse,
+        sent_at: usize,
+    },
+}
+
+/// A write the model has accepted and not yet committed.
+pub(super) struct InFlight {
+    pub(super) op: WriteOp,
+    pub(super) answer: Answer,
+    pub(super) snapshot_of: Option<u8>,
+}
+
+/// The real instant, in whole seconds, that stands for tick `tick` now,
+/// the session being at its own tick (see the module documentation).
+pub(super) fn real_at(session: &Session, tick: u8) -> UnixMs {
+    real_now_ms() / 1000 * 1000 + (i64::from(tick) - i64::from(session.clock)) * TICK_MS
+}
+
+/// The query pairs of the ad hoc SAS on blob 0 signed with `key` for the
+/// window `start..=expiry` (in ticks), against the peer's real clock now:
+/// [`PEER_MARGIN_MS`] before the start and after the expiry.
+pub(super) fn ad_hoc_sas(
+    session: &Session,
+    key: &SecretBytes,
+    start: u8,
+    expiry: u8,
+) -> Vec<(String, String)> {
+    SasBuilder::for_blob(&session.account, &session.container, &blob_name(0))
+        .version(session.version)
+        .permissions(Permissions::READ)
+        .start(real_at(session, start) - PEER_MARGIN_MS)
+        .expiry(real_at(session, expiry) + PEER_MARGIN_MS)
+        .query_pairs(key.expose())
 }
