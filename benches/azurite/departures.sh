@@ -400,7 +400,7 @@ w("")
 w("## How the traces are replayed on Azurite")
 w("")
 w("The trace files `fabric replay` replays against fabric's storage service, replayed by the storage "
-  "adapter's peer mode (`--peer`, `conformance/src/storage.rs`) over HTTP against Azurite's blob endpoint:")
+  "adapter's peer mode (`--peer`, `conformance/src/areas/storage/peer.rs`) over HTTP against Azurite's blob endpoint:")
 w("")
 w("- Requests are path-style (`/devstoreaccount1/CONTAINER/blobN`), signed with Shared Key and the emulator "
   "account's well-known key, at API version 2025-11-05 (`x-ms-version` and SAS `sv`). Each trace gets a "

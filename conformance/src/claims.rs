@@ -79,6 +79,16 @@ pub fn shared_ids(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The areas whose models have a property for claim `id` (a claim may be
+/// checked by more than one: DRV-1 by storage and by drives).
+pub fn checked_by(id: &str) -> Vec<&'static str> {
+    AREAS
+        .iter()
+        .filter(|a| a.properties().iter().any(|(claim, _)| claim == id))
+        .map(|a| a.name())
+        .collect()
+}
+
 /// What is wrong with one row's links, checked against the project at `root`.
 pub fn problems(root: &Path, row: &Row) -> Vec<String> {
     let mut out = Vec::new();
@@ -229,7 +239,8 @@ pub fn run_cli(catalogue: &Path, shared: &Path, area: Option<&str>, check: bool)
     for row in rows.iter().filter(|r| in_area(&r.id)) {
         let found = problems(&root, row);
         if found.is_empty() {
-            writeln!(out, "{:<7} ok       {}", row.id, row.property)?;
+            let models = checked_by(&row.id).join("+");
+            writeln!(out, "{:<7} ok       {models:<16} {}", row.id, row.property)?;
         } else if row.property.eq_ignore_ascii_case("pending") && !check {
             writeln!(out, "{:<7} pending", row.id)?;
         } else {
