@@ -150,7 +150,9 @@ pub(crate) use claim_pairs;
 
 /// The [`stateright::Model`] impl of an area model whose `next_state` is
 /// [`TracedModel::step`](crate::TracedModel::step) without the outcome and
-/// whose `format_step` is the step's narrative. The model provides
+/// whose `format_step` is the step's narrative and `format_action` the
+/// action's [`describe_action`](crate::TracedModel::describe_action), so the
+/// explorer shows words, not `Debug`. The model provides
 /// `initial_states()`, `candidate_actions(state, out)` and the properties
 /// function named here.
 macro_rules! forward_model_to_step {
@@ -169,6 +171,10 @@ macro_rules! forward_model_to_step {
 
             fn next_state(&self, last_state: &$State, action: $Action) -> Option<$State> {
                 $crate::TracedModel::step(self, last_state, &action).map(|(_, s)| s)
+            }
+
+            fn format_action(&self, action: &$Action) -> String {
+                $crate::TracedModel::describe_action(self, action)
             }
 
             fn format_step(&self, last_state: &$State, action: $Action) -> Option<String> {

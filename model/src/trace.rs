@@ -63,6 +63,10 @@ where
         outcome: &Self::Outcome,
     ) -> String;
 
+    /// The action alone as one plain phrase, without reading a state: the
+    /// label the explorer shows beside a step (`app0-web opens app to DIP 4`).
+    fn describe_action(&self, action: &Self::Action) -> String;
+
     /// The state as ITF variables (a JSON object from variable name to ITF value).
     fn itf_vars(&self, state: &Self::State) -> Map<String, Value>;
 

@@ -9,7 +9,27 @@ impl NetworkModel {
         action: &Action,
         outcome: &Outcome,
     ) -> String {
-        let what = match *action {
+        let what = Self::action_words(Some(before), action);
+        let result = match outcome {
+            Outcome::Delivered { to } => {
+                let names: Vec<String> = to.iter().map(|n| node_name(*n)).collect();
+                format!("delivered to {}", names.join(", "))
+            }
+            Outcome::Dropped { reason } => format!("dropped: {}", reason_words(*reason)),
+            Outcome::Moved { dip } => format!("now at DIP {dip}"),
+            Outcome::Applied => "the FC records the acknowledgement".to_string(),
+            Outcome::Closed => "the router forgets it".to_string(),
+            Outcome::Accepted => "accepted".to_string(),
+            Outcome::Refused { reason } => format!("refused: {}", reason_words(*reason)),
+        };
+        format!("{what}: {result}")
+    }
+
+    /// What an action does, in words: read in `before` when given (a
+    /// datagram's source is its own or forged, a move's old host), from the
+    /// action alone otherwise (the explorer's action label).
+    pub(super) fn action_words(before: Option<&NetworkState>, action: &Action) -> String {
+        match *action {
             Action::Open { from, to, port } => format!(
                 "{} opens {} to {}",
                 node_name(from),
@@ -28,11 +48,11 @@ impl NetworkModel {
                 addr_name(conn.target)
             ),
             Action::Datagram { vm, src, to } => {
-                let own = Addr::Dip(before.placement[usize::from(vm)].dip);
-                let source = if src == own {
-                    "its own source".to_string()
-                } else {
-                    format!("forged source {}", addr_name(src))
+                let own = before.map(|s| Addr::Dip(s.placement[usize::from(vm)].dip));
+                let source = match own {
+                    Some(own) if src == own => "its own source".to_string(),
+                    Some(_) => format!("forged source {}", addr_name(src)),
+                    None => format!("source {}", addr_name(src)),
                 };
                 format!(
                     "{} sends a datagram with {} to {}",
@@ -43,9 +63,12 @@ impl NetworkModel {
             }
             Action::Broadcast { from } => format!("{} broadcasts on its VLAN", node_name(from)),
             Action::Move { instance, to_host } => format!(
-                "FC moves {} from host {} to host {} and pushes new instance lists",
+                "FC moves {} {}to host {} and pushes new instance lists",
                 node_name(Node::Vm(instance)),
-                before.placement[usize::from(instance)].host,
+                before.map_or(String::new(), |s| format!(
+                    "from host {} ",
+                    s.placement[usize::from(instance)].host
+                )),
                 to_host
             ),
             Action::FaApply { host } => {
@@ -69,20 +92,43 @@ impl NetworkModel {
                     endpoint_name(endpoint)
                 )
             }
-        };
-        let result = match outcome {
-            Outcome::Delivered { to } => {
-                let names: Vec<String> = to.iter().map(|n| node_name(*n)).collect();
-                format!("delivered to {}", names.join(", "))
-            }
-            Outcome::Dropped { reason } => format!("dropped ({reason:?})"),
-            Outcome::Moved { dip } => format!("now at DIP {dip}"),
-            Outcome::Applied => "the FC records the acknowledgement".to_string(),
-            Outcome::Closed => "the router forgets it".to_string(),
-            Outcome::Accepted => "accepted".to_string(),
-            Outcome::Refused { reason } => format!("refused ({reason:?})"),
-        };
-        format!("{what}: {result}")
+        }
+    }
+}
+
+/// Why a packet or a control message was refused, in words.
+pub(super) fn reason_words(reason: DropReason) -> &'static str {
+    match reason {
+        DropReason::VlanPolicy => "the VLAN policy forbids this direction",
+        DropReason::ConntrackFull => "the router's connection table is full",
+        DropReason::SpoofedSource => "the source address is not the sender's own",
+        DropReason::InfrastructureEndpoint => "a guest may not address the infrastructure",
+        DropReason::Broadcast => "no broadcast reaches or leaves a guest",
+        DropReason::NotInAllowList => "the source is not on the receiver's allow list",
+        DropReason::OutboundNotAllowed => {
+            "the sender's application may not open connections to the Internet"
+        }
+        DropReason::InboundNotAllowed => "the receiver takes no connections from the Internet",
+        DropReason::RemoteAccessDisabled => {
+            "remote desktop, remote debugging and file sharing are off"
+        }
+        DropReason::NotExposed => "the edge exposes only VIPs, never a DIP",
+        DropReason::CorpAcl => "the source is outside the corporate address ranges",
+        DropReason::NoSuchAddress => "no node holds the address",
+        DropReason::UnauthenticatedPeer => {
+            "the client certificate does not chain to the fabric root"
+        }
+        DropReason::UnpinnedFingerprint => "the client certificate's fingerprint is not pinned",
+        DropReason::UntrustedResponse => "the answer is malformed or names another host",
+    }
+}
+
+/// A device's name: `power distribution unit`, `switch`, `load balancer`.
+fn device_name(kind: DeviceKind) -> &'static str {
+    match kind {
+        DeviceKind::Power => "power distribution unit",
+        DeviceKind::Switch => "switch",
+        DeviceKind::LoadBalancer => "load balancer",
     }
 }
 
@@ -92,7 +138,7 @@ pub fn node_name(node: Node) -> String {
         Node::Fc(n) => format!("FC {n}"),
         Node::Host(n) => format!("host {n}"),
         Node::Vm(i) => instance_name(i),
-        Node::Device(k) => format!("device {k:?}"),
+        Node::Device(k) => format!("the {}", device_name(k)),
         Node::Storage => "storage back end".into(),
         Node::Internet => "Internet".into(),
         Node::Corp => "corp".into(),
@@ -115,7 +161,7 @@ pub(super) fn addr_name(addr: Addr) -> String {
         Addr::Host(n) => format!("host {n}"),
         Addr::Dip(d) => format!("DIP {d}"),
         Addr::Vip(a) => format!("VIP of app{a}"),
-        Addr::Device(k) => format!("device {k:?}"),
+        Addr::Device(k) => format!("the {}", device_name(k)),
         Addr::Storage => "storage back end".into(),
         Addr::Internet => "Internet".into(),
         Addr::Corp => "corp".into(),

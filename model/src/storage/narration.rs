@@ -9,7 +9,15 @@ impl StorageModel {
         action: &Action,
         outcome: &Outcome,
     ) -> String {
-        let what = match *action {
+        let what = Self::action_words(Some(before), action);
+        format!("{what}: {}", Self::outcome_words(outcome))
+    }
+
+    /// What an action does, in words: read in `before` when given (the
+    /// caller's credential, the key's version, the clock, the pending
+    /// write), from the action alone otherwise (the explorer's action label).
+    pub(super) fn action_words(before: Option<&StorageState>, action: &Action) -> String {
+        match *action {
             Action::Put { .. }
             | Action::Get { .. }
             | Action::List { .. }
@@ -17,15 +25,17 @@ impl StorageModel {
             | Action::Snapshot { .. }
             | Action::Lease { .. } => Self::blob_words(before, action),
             _ => Self::account_words(before, action),
-        };
-        format!("{what}: {}", Self::outcome_words(outcome))
+        }
     }
 
     /// What an action on the account, its keys, the container or the
     /// replicas does, in words.
-    fn account_words(before: &StorageState, action: &Action) -> String {
+    fn account_words(before: Option<&StorageState>, action: &Action) -> String {
         match *action {
-            Action::Tick => format!("the clock ticks to {}", before.clock + 1),
+            Action::Tick => match before {
+                Some(s) => format!("the clock ticks to {}", s.clock + 1),
+                None => "the clock ticks".into(),
+            },
             Action::RegenerateKey { slot, by } => format!(
                 "{} asks SMAPI to regenerate the {} key",
                 match by {
@@ -36,14 +46,22 @@ impl StorageModel {
                 slot.name()
             ),
             Action::Switch { client, slot } => format!(
-                "client {client} switches to the {} key (version {})",
+                "client {client} switches to the {} key{}",
                 slot.name(),
-                before.keys[slot.index()]
+                before.map_or(String::new(), |s| format!(
+                    " (version {})",
+                    s.keys[slot.index()]
+                ))
             ),
             Action::IssueSas { grant } => match grant {
+                // Signed for the tick it is issued in: its expiry is that
+                // tick, inclusive, as `caller_name` says it too.
                 SasGrant::ReadBlob => format!(
-                    "client 0 hands client 1 a SAS to read blob 0 until tick {}",
-                    before.clock + 1
+                    "client 0 hands client 1 a SAS to read blob 0 until {}",
+                    before.map_or("the end of this tick".into(), |s| format!(
+                        "tick {}",
+                        s.clock
+                    ))
                 ),
                 SasGrant::StoredPolicy(id) => {
                     format!("client 0 hands client 1 a container SAS bound to stored policy {id}")
@@ -55,25 +73,33 @@ impl StorageModel {
                 expiry_words(policy.expiry)
             ),
             Action::RemovePolicy { id } => format!("client 0 removes stored policy {id}"),
-            Action::SetPublicAccess { level } => {
-                format!("client 0 sets the container's public access to {level:?}")
-            }
-            Action::Replicate { replica } => match before.pending {
+            Action::SetPublicAccess { level } => match level {
+                PublicAccess::Off => "client 0 makes the container private".into(),
+                PublicAccess::Blob => {
+                    "client 0 lets anyone read the container's blobs (public access \"blob\")"
+                        .into()
+                }
+                PublicAccess::Container => {
+                    "client 0 lets anyone read and list the container (public access \"container\")"
+                        .into()
+                }
+            },
+            Action::Replicate { replica } => match before.and_then(|s| s.pending) {
                 Some(p) => format!(
                     "the {} of blob {} reaches replica {replica}",
                     p.op.kind(),
                     p.op.blob()
                 ),
-                None => format!("replication to replica {replica}"),
+                None => format!("the pending write reaches replica {replica}"),
             },
-            Action::Commit => match before.pending {
+            Action::Commit => match before.and_then(|s| s.pending) {
                 Some(p) => format!(
                     "the {} of blob {} is committed on {}",
                     p.op.kind(),
                     p.op.blob(),
                     replica_list(p.replicas)
                 ),
-                None => "commit".into(),
+                None => "the pending write is committed".into(),
             },
             Action::Crash { replica } => format!("replica {replica} crashes"),
             Action::Restart { replica } => format!("replica {replica} restarts"),
@@ -82,7 +108,14 @@ impl StorageModel {
     }
 
     /// What a request on a blob does, in words.
-    fn blob_words(before: &StorageState, action: &Action) -> String {
+    fn blob_words(before: Option<&StorageState>, action: &Action) -> String {
+        let name = |caller: Caller| match before {
+            Some(s) => caller_name(s, caller),
+            None => match caller {
+                Caller::Client(c) => format!("client {c}"),
+                Caller::Anonymous => "an anonymous caller".into(),
+            },
+        };
         let lease_words = |lease: Option<u8>| match lease {
             None => "no lease id".to_string(),
             Some(id) => format!("lease id {id}"),
@@ -95,7 +128,7 @@ impl StorageModel {
                 lease,
             } => format!(
                 "{} puts blob {blob} ({}, {})",
-                caller_name(before, caller),
+                name(caller),
                 match content {
                     Content::Bytes => "new bytes",
                     Content::Zeros => "created empty, reading as zeros",
@@ -109,12 +142,12 @@ impl StorageModel {
                 replica,
             } => format!(
                 "{} reads {}blob {blob} from replica {replica}",
-                caller_name(before, caller),
+                name(caller),
                 if snapshot { "the snapshot of " } else { "" }
             ),
             Action::List { caller, replica } => format!(
                 "{} lists the container from replica {replica}",
-                caller_name(before, caller)
+                name(caller)
             ),
             Action::Delete {
                 caller,
@@ -122,11 +155,11 @@ impl StorageModel {
                 lease,
             } => format!(
                 "{} deletes blob {blob} with its snapshots ({})",
-                caller_name(before, caller),
+                name(caller),
                 lease_words(lease)
             ),
             Action::Snapshot { caller, blob } => {
-                format!("{} snapshots blob {blob}", caller_name(before, caller))
+                format!("{} snapshots blob {blob}", name(caller))
             }
             Action::Lease { blob, op } => format!(
                 "client 0 {} on blob {blob}",
@@ -171,9 +204,20 @@ impl StorageModel {
                     format!("lists {}", names.join(", "))
                 }
             }
-            Outcome::Lease { lease } => format!("the lease is now {lease:?}"),
+            Outcome::Lease { lease } => match *lease {
+                Lease::Available => "the blob is not leased now".into(),
+                Lease::Leased { id, until } => format!(
+                    "lease {id} is now active until {}",
+                    match until {
+                        Some(tick) => format!("tick {tick}"),
+                        None => "released or broken".into(),
+                    }
+                ),
+                Lease::Expired { id } => format!("lease {id} has now expired"),
+                Lease::Broken { id } => format!("lease {id} is now broken"),
+            },
             Outcome::Denied { reason } => {
-                format!("refused ({} {reason:?})", reason.status())
+                format!("refused ({} {})", reason.status(), reason.code())
             }
         }
     }

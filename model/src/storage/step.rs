@@ -186,6 +186,16 @@ impl TracedModel for StorageModel {
         self.narration(before, action, outcome)
     }
 
+    fn describe_action(&self, action: &Action) -> String {
+        if !self.in_bounds(action) {
+            return format!(
+                "{} names a party outside the model's bounds",
+                Self::kind_of(action)
+            );
+        }
+        Self::action_words(None, action)
+    }
+
     fn itf_vars(&self, s: &StorageState) -> Map<String, Value> {
         self.itf_state(s)
     }

@@ -287,7 +287,8 @@ pub enum Authority {
 /// The SASes client 0 can hand out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum SasGrant {
-    /// Ad hoc: read blob 0, from now to one tick later.
+    /// Ad hoc: read blob 0, signed for the tick it is issued in (start and
+    /// expiry both that tick, the expiry inclusive).
     ReadBlob,
     /// Bound to stored access policy `id`, over the whole container.
     StoredPolicy(u8),
@@ -429,6 +430,26 @@ impl Denied {
             Denied::LeaseIdMissing
             | Denied::LeaseIdMismatchWithBlobOperation
             | Denied::LeaseNotPresentWithBlobOperation => 412,
+        }
+    }
+
+    /// The error code the service answers with (`x-ms-error-code`).
+    pub const fn code(self) -> &'static str {
+        match self {
+            Denied::AuthenticationFailed => "AuthenticationFailed",
+            Denied::AuthorizationPermissionMismatch => "AuthorizationPermissionMismatch",
+            Denied::AuthorizationResourceTypeMismatch => "AuthorizationResourceTypeMismatch",
+            Denied::NoAuthenticationInformation => "NoAuthenticationInformation",
+            Denied::ResourceNotFound => "ResourceNotFound",
+            Denied::BlobNotFound => "BlobNotFound",
+            Denied::LeaseIdMissing => "LeaseIdMissing",
+            Denied::LeaseIdMismatchWithBlobOperation => "LeaseIdMismatchWithBlobOperation",
+            Denied::LeaseNotPresentWithBlobOperation => "LeaseNotPresentWithBlobOperation",
+            Denied::LeaseAlreadyPresent => "LeaseAlreadyPresent",
+            Denied::LeaseNotPresentWithLeaseOperation => "LeaseNotPresentWithLeaseOperation",
+            Denied::LeaseIdMismatchWithLeaseOperation => "LeaseIdMismatchWithLeaseOperation",
+            Denied::LeaseIsBrokenAndCannotBeRenewed => "LeaseIsBrokenAndCannotBeRenewed",
+            Denied::ForbiddenError => "ForbiddenError",
         }
     }
 

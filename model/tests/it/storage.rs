@@ -166,3 +166,11 @@ fn an_action_naming_a_party_outside_the_bounds_is_not_enabled_and_does_not_panic
         }
     }
 }
+
+#[test]
+fn labels_and_narratives_are_words() {
+    for flaw in std::iter::once(None).chain(Flaw::ALL.map(Some)) {
+        let model = StorageConfig::default().with_flaw(flaw).into_model();
+        crate::assert_words_only(&model, 3_000);
+    }
+}
