@@ -7,6 +7,7 @@ use crate::generate;
 use crate::graph::StateGraph;
 use crate::itf::Trace;
 use anyhow::{bail, Context, Result};
+use fabric_model::kit::FlawTable;
 use fabric_model::trace::TracedModel;
 use fabric_model::ClaimSet;
 use serde::de::DeserializeOwned;
@@ -151,4 +152,84 @@ where
             narrative: crate::narrative::narrate(model, trace),
         })
         .collect()
+}
+
+/// How to build an area's model: all the kit needs to answer most of
+/// [`Area`](super::area::Area) for it.
+pub trait ModelOf {
+    /// The area's model.
+    type Model: TracedModel<
+            State: Clone + Debug + Hash + Eq + Send + Sync,
+            Action: Clone + Debug + PartialEq + Send + Sync + Serialize + DeserializeOwned,
+        > + Clone
+        + Send
+        + Sync
+        + 'static;
+    /// The model's deliberate flaws.
+    type Flaw: FlawTable;
+
+    /// The model at its default (or, with `deep`, larger) bounds, with `flaw`.
+    fn model(flaw: Option<Self::Flaw>, deep: bool) -> Self::Model;
+}
+
+/// The flaw of `A` named `name`, if there is one.
+fn flaw_named<A: ModelOf>(name: &str) -> Option<A::Flaw> {
+    A::Flaw::all()
+        .iter()
+        .copied()
+        .find(|f| f.flaw_name() == name)
+}
+
+/// `A`'s properties at default bounds, as (claim ID, name).
+pub fn properties<A: ModelOf>() -> Vec<(String, &'static str)> {
+    property_rows(&A::model(None, false))
+}
+
+/// `A`'s flaws as rows.
+pub fn flaws<A: ModelOf>() -> Vec<FlawRow> {
+    flaw_rows::<A::Model, _>(
+        A::Flaw::all(),
+        A::Flaw::flaw_name,
+        A::Flaw::claims_broken,
+        A::Flaw::flaw_description,
+    )
+}
+
+/// Checks `A`'s model with `flaw`; `None` when `flaw` is not one of `A`'s.
+pub fn check<A: ModelOf>(
+    flaw: Option<&str>,
+    deep: bool,
+    threads: usize,
+    progress: &mut dyn FnMut(usize),
+) -> Option<ModelReport> {
+    let flaw = match flaw {
+        None => None,
+        Some(name) => Some(flaw_named::<A>(name)?),
+    };
+    Some(check_model(A::model(flaw, deep), threads, progress))
+}
+
+/// Serves the explorer for `A`'s model with `flaw` (an unknown flaw is an
+/// error listing `A`'s).
+pub fn explore<A: ModelOf>(flaw: Option<&str>, addr: SocketAddr) -> Result<()> {
+    let flaw = find_flaw(
+        <A::Model as TracedModel>::AREA,
+        A::Flaw::all(),
+        A::Flaw::flaw_name,
+        flaw,
+    )?;
+    explore_model(A::model(flaw, false), addr)
+}
+
+/// Traces of model `M`, each with its name and the model (its flaw
+/// included) that made it.
+pub type NamedTraces<M> = Vec<(String, M, Trace<M>)>;
+
+/// Every trace of `A`: coverage, one counterexample per flaw, random walks.
+pub fn traces<A: ModelOf>(progress: &mut dyn FnMut(String)) -> Result<NamedTraces<A::Model>> {
+    let flawed = A::Flaw::all()
+        .iter()
+        .map(|&flaw| (flaw.to_string(), A::model(Some(flaw), false)))
+        .collect();
+    model_traces(A::model(None, false), flawed, progress)
 }

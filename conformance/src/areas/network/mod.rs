@@ -22,8 +22,18 @@ use std::path::Path;
 /// The network-isolation area (NET-1 to NET-15).
 pub struct NetworkArea;
 
-fn flaw_by_name(name: Option<&str>) -> anyhow::Result<Option<Flaw>> {
-    kit::find_flaw("network", &Flaw::ALL, Flaw::name, name)
+impl kit::ModelOf for NetworkArea {
+    type Model = NetworkModel;
+    type Flaw = Flaw;
+
+    fn model(flaw: Option<Flaw>, deep: bool) -> NetworkModel {
+        let cfg = if deep {
+            NetworkConfig::deep()
+        } else {
+            NetworkConfig::default()
+        };
+        cfg.with_flaw(flaw).into_model()
+    }
 }
 
 impl Area for NetworkArea {
@@ -32,11 +42,11 @@ impl Area for NetworkArea {
     }
 
     fn properties(&self) -> Vec<(String, &'static str)> {
-        kit::property_rows(&NetworkConfig::default().into_model())
+        kit::properties::<Self>()
     }
 
     fn flaws(&self) -> Vec<FlawRow> {
-        kit::flaw_rows::<NetworkModel, _>(&Flaw::ALL, Flaw::name, Flaw::breaks, Flaw::description)
+        kit::flaws::<Self>()
     }
 
     fn check(
@@ -46,29 +56,15 @@ impl Area for NetworkArea {
         threads: usize,
         progress: &mut dyn FnMut(usize),
     ) -> Option<ModelReport> {
-        let flaw = match flaw {
-            None => None,
-            Some(name) => Some(Flaw::from_name(name)?),
-        };
-        let cfg = if deep {
-            NetworkConfig::deep()
-        } else {
-            NetworkConfig::default()
-        };
-        Some(kit::check_model(
-            cfg.with_flaw(flaw).into_model(),
-            threads,
-            progress,
-        ))
+        kit::check::<Self>(flaw, deep, threads, progress)
     }
 
     fn explore(&self, flaw: Option<&str>, addr: SocketAddr) -> anyhow::Result<()> {
-        let flaw = flaw_by_name(flaw)?;
-        kit::explore_model(NetworkConfig::default().with_flaw(flaw).into_model(), addr)
+        kit::explore::<Self>(flaw, addr)
     }
 
     fn traces(&self, progress: &mut dyn FnMut(String)) -> anyhow::Result<Vec<TraceFile>> {
-        Ok(kit::render(&network_traces(progress)?))
+        Ok(kit::render(&kit::traces::<Self>(progress)?))
     }
 
     fn replay_file(
@@ -84,17 +80,8 @@ impl Area for NetworkArea {
 /// Every network trace, named: coverage, a counterexample per flaw, walks.
 pub fn network_traces(
     progress: &mut dyn FnMut(String),
-) -> anyhow::Result<Vec<(String, NetworkModel, crate::Trace<NetworkModel>)>> {
-    let flawed = Flaw::ALL
-        .into_iter()
-        .map(|flaw| {
-            (
-                flaw.to_string(),
-                NetworkConfig::default().with_flaw(Some(flaw)).into_model(),
-            )
-        })
-        .collect();
-    kit::model_traces(NetworkConfig::default().into_model(), flawed, progress)
+) -> anyhow::Result<kit::NamedTraces<NetworkModel>> {
+    kit::traces::<NetworkArea>(progress)
 }
 
 /// Replays a network trace read from a file.

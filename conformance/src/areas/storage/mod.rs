@@ -138,17 +138,31 @@ pub const PEER_MARGIN_MS: UnixMs = 7_000;
 /// of DRV-1).
 pub struct StorageArea;
 
+impl kit::ModelOf for StorageArea {
+    type Model = StorageModel;
+    type Flaw = Flaw;
+
+    fn model(flaw: Option<Flaw>, deep: bool) -> StorageModel {
+        let cfg = if deep {
+            StorageConfig::deep()
+        } else {
+            StorageConfig::default()
+        };
+        cfg.with_flaw(flaw).into_model()
+    }
+}
+
 impl Area for StorageArea {
     fn name(&self) -> &'static str {
         "storage"
     }
 
     fn properties(&self) -> Vec<(String, &'static str)> {
-        kit::property_rows(&StorageConfig::default().into_model())
+        kit::properties::<Self>()
     }
 
     fn flaws(&self) -> Vec<FlawRow> {
-        kit::flaw_rows::<StorageModel, _>(&Flaw::ALL, Flaw::name, Flaw::breaks, Flaw::description)
+        kit::flaws::<Self>()
     }
 
     fn check(
@@ -158,29 +172,15 @@ impl Area for StorageArea {
         threads: usize,
         progress: &mut dyn FnMut(usize),
     ) -> Option<ModelReport> {
-        let flaw = match flaw {
-            None => None,
-            Some(name) => Some(Flaw::from_name(name)?),
-        };
-        let cfg = if deep {
-            StorageConfig::deep()
-        } else {
-            StorageConfig::default()
-        };
-        Some(kit::check_model(
-            cfg.with_flaw(flaw).into_model(),
-            threads,
-            progress,
-        ))
+        kit::check::<Self>(flaw, deep, threads, progress)
     }
 
     fn explore(&self, flaw: Option<&str>, addr: SocketAddr) -> anyhow::Result<()> {
-        let flaw = kit::find_flaw("storage", &Flaw::ALL, Flaw::name, flaw)?;
-        kit::explore_model(StorageConfig::default().with_flaw(flaw).into_model(), addr)
+        kit::explore::<Self>(flaw, addr)
     }
 
     fn traces(&self, progress: &mut dyn FnMut(String)) -> anyhow::Result<Vec<TraceFile>> {
-        Ok(kit::render(&storage_traces(progress)?))
+        Ok(kit::render(&kit::traces::<Self>(progress)?))
     }
 
     fn replay_file(
@@ -202,21 +202,11 @@ impl Area for StorageArea {
     }
 }
 
-/// Every storage trace: coverage, one counterexample per flaw, random walks
-/// (alternating between the two scenarios).
+/// Every storage trace, named: coverage, a counterexample per flaw, walks.
 pub fn storage_traces(
     progress: &mut dyn FnMut(String),
-) -> anyhow::Result<Vec<(String, StorageModel, crate::Trace<StorageModel>)>> {
-    let flawed = Flaw::ALL
-        .into_iter()
-        .map(|flaw| {
-            (
-                flaw.to_string(),
-                StorageConfig::default().with_flaw(Some(flaw)).into_model(),
-            )
-        })
-        .collect();
-    kit::model_traces(StorageConfig::default().into_model(), flawed, progress)
+) -> anyhow::Result<kit::NamedTraces<StorageModel>> {
+    kit::traces::<StorageArea>(progress)
 }
 
 /// Replays a storage trace file against a fresh service with `bugs`.
