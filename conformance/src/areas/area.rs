@@ -1,9 +1,11 @@
 //! The [`Area`] trait: a claim area as every command sees it.
 
+use super::kit::{self, ModelOf};
 use crate::check::ModelReport;
 use crate::replay::{PeerEndpoint, ReplayReport, Transport};
 use anyhow::{bail, Result};
 use fabric_impl::bugs::BugSet;
+use fabric_model::trace::TracedModel;
 use serde::Serialize;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -46,20 +48,82 @@ pub trait Area: Sync {
     /// Checks, before any replay, that `peer` is an endpoint this area can
     /// replay against (a malformed one is one clear error, not one per
     /// trace); areas without a peer accept anything here.
-    fn prepare_peer(&self, peer: &PeerEndpoint) -> Result<()> {
+    fn prepare_peer(&self, peer: &PeerEndpoint) -> Result<()>;
+
+    /// Replays one trace file against another implementation at `peer`.
+    fn replay_on_peer(&self, path: &Path, peer: &PeerEndpoint) -> Result<ReplayReport>;
+}
+
+/// What an area writes itself: how to build its model ([`ModelOf`]) and
+/// how its traces reach the implementation. [`Area`] follows from it.
+pub trait AreaAdapter: ModelOf + Sync {
+    /// Replays one trace file of this area against a fresh implementation
+    /// with `bugs` switched on.
+    fn replay_trace_file(
+        &self,
+        path: &Path,
+        transport: Transport,
+        bugs: BugSet,
+    ) -> Result<ReplayReport>;
+
+    /// See [`Area::prepare_peer`]; by default there is no peer to check.
+    fn check_peer(&self, peer: &PeerEndpoint) -> Result<()> {
         let _ = peer;
         Ok(())
     }
 
-    /// Replays one trace file against another implementation at `peer`;
-    /// by default, an area has no peer.
-    fn replay_on_peer(&self, path: &Path, peer: &PeerEndpoint) -> Result<ReplayReport> {
+    /// See [`Area::replay_on_peer`]; by default, an area has no peer.
+    fn replay_peer_file(&self, path: &Path, peer: &PeerEndpoint) -> Result<ReplayReport> {
         let _ = peer;
         bail!(
-            "{}: --peer replays storage traces only, not {} traces",
+            "{}: --peer replays only the traces of areas with a peer, and the {} area has none",
             path.display(),
-            self.name()
+            <Self::Model as TracedModel>::AREA
         )
+    }
+}
+
+impl<A: AreaAdapter> Area for A {
+    fn name(&self) -> &'static str {
+        <A::Model as TracedModel>::AREA
+    }
+
+    fn properties(&self) -> Vec<(String, &'static str)> {
+        kit::properties::<A>()
+    }
+
+    fn flaws(&self) -> Vec<FlawRow> {
+        kit::flaws::<A>()
+    }
+
+    fn check(
+        &self,
+        flaw: Option<&str>,
+        deep: bool,
+        threads: usize,
+        progress: &mut dyn FnMut(usize),
+    ) -> Option<ModelReport> {
+        kit::check::<A>(flaw, deep, threads, progress)
+    }
+
+    fn explore(&self, flaw: Option<&str>, addr: SocketAddr) -> Result<()> {
+        kit::explore::<A>(flaw, addr)
+    }
+
+    fn traces(&self, progress: &mut dyn FnMut(String)) -> Result<Vec<TraceFile>> {
+        Ok(kit::render(&kit::traces::<A>(progress)?))
+    }
+
+    fn replay_file(&self, path: &Path, transport: Transport, bugs: BugSet) -> Result<ReplayReport> {
+        self.replay_trace_file(path, transport, bugs)
+    }
+
+    fn prepare_peer(&self, peer: &PeerEndpoint) -> Result<()> {
+        self.check_peer(peer)
+    }
+
+    fn replay_on_peer(&self, path: &Path, peer: &PeerEndpoint) -> Result<ReplayReport> {
+        self.replay_peer_file(path, peer)
     }
 }
 

@@ -9,14 +9,12 @@ pub mod transport;
 pub use adapter::{port_number, reason_to_model, rules_for, topology_for, NetworkAdapter};
 pub use transport::{credential_of, policy_of, Answer, ControlTransport, InProcess, Wire};
 
-use super::area::{Area, FlawRow, TraceFile};
+use super::area::AreaAdapter;
 use super::kit;
-use crate::check::ModelReport;
 use crate::itf::{read_trace, RawTrace};
 use crate::replay::{replay, AdapterError, ReplayError, ReplayReport, Transport};
 use fabric_impl::bugs::BugSet;
 use fabric_model::network::{Action, Flaw, NetworkConfig, NetworkModel, Outcome};
-use std::net::SocketAddr;
 use std::path::Path;
 
 /// The network-isolation area (NET-1 to NET-15).
@@ -36,38 +34,8 @@ impl kit::ModelOf for NetworkArea {
     }
 }
 
-impl Area for NetworkArea {
-    fn name(&self) -> &'static str {
-        "network"
-    }
-
-    fn properties(&self) -> Vec<(String, &'static str)> {
-        kit::properties::<Self>()
-    }
-
-    fn flaws(&self) -> Vec<FlawRow> {
-        kit::flaws::<Self>()
-    }
-
-    fn check(
-        &self,
-        flaw: Option<&str>,
-        deep: bool,
-        threads: usize,
-        progress: &mut dyn FnMut(usize),
-    ) -> Option<ModelReport> {
-        kit::check::<Self>(flaw, deep, threads, progress)
-    }
-
-    fn explore(&self, flaw: Option<&str>, addr: SocketAddr) -> anyhow::Result<()> {
-        kit::explore::<Self>(flaw, addr)
-    }
-
-    fn traces(&self, progress: &mut dyn FnMut(String)) -> anyhow::Result<Vec<TraceFile>> {
-        Ok(kit::render(&kit::traces::<Self>(progress)?))
-    }
-
-    fn replay_file(
+impl AreaAdapter for NetworkArea {
+    fn replay_trace_file(
         &self,
         path: &Path,
         transport: Transport,

@@ -100,9 +100,8 @@ pub use adapter::StorageAdapter;
 pub use names::{blob_bytes, bytes_tag};
 pub use peer::{PeerAdapter, PeerTarget};
 
-use super::area::{Area, FlawRow, TraceFile};
+use super::area::AreaAdapter;
 use super::kit;
-use crate::check::ModelReport;
 use crate::itf::{read_trace, RawTrace};
 use crate::replay::{
     recheck, replay, replay_checked, CorrectStep, PeerEndpoint, ReplayError, ReplayReport,
@@ -114,7 +113,6 @@ use fabric_model::storage::{Action, Flaw, Outcome, Scenario, StorageConfig, Stor
 use fabric_model::trace::TracedModel;
 use peer::peer_cannot;
 use serde_json::json;
-use std::net::SocketAddr;
 use std::path::Path;
 
 /// The service time of model tick 0 (2026-01-01T00:00:00Z).
@@ -152,38 +150,8 @@ impl kit::ModelOf for StorageArea {
     }
 }
 
-impl Area for StorageArea {
-    fn name(&self) -> &'static str {
-        "storage"
-    }
-
-    fn properties(&self) -> Vec<(String, &'static str)> {
-        kit::properties::<Self>()
-    }
-
-    fn flaws(&self) -> Vec<FlawRow> {
-        kit::flaws::<Self>()
-    }
-
-    fn check(
-        &self,
-        flaw: Option<&str>,
-        deep: bool,
-        threads: usize,
-        progress: &mut dyn FnMut(usize),
-    ) -> Option<ModelReport> {
-        kit::check::<Self>(flaw, deep, threads, progress)
-    }
-
-    fn explore(&self, flaw: Option<&str>, addr: SocketAddr) -> anyhow::Result<()> {
-        kit::explore::<Self>(flaw, addr)
-    }
-
-    fn traces(&self, progress: &mut dyn FnMut(String)) -> anyhow::Result<Vec<TraceFile>> {
-        Ok(kit::render(&kit::traces::<Self>(progress)?))
-    }
-
-    fn replay_file(
+impl AreaAdapter for StorageArea {
+    fn replay_trace_file(
         &self,
         path: &Path,
         transport: Transport,
@@ -192,11 +160,11 @@ impl Area for StorageArea {
         replay_storage_file(path, transport, bugs)
     }
 
-    fn prepare_peer(&self, peer: &PeerEndpoint) -> anyhow::Result<()> {
+    fn check_peer(&self, peer: &PeerEndpoint) -> anyhow::Result<()> {
         PeerTarget::new(&peer.url, &peer.account, &peer.key_base64).map(|_| ())
     }
 
-    fn replay_on_peer(&self, path: &Path, peer: &PeerEndpoint) -> anyhow::Result<ReplayReport> {
+    fn replay_peer_file(&self, path: &Path, peer: &PeerEndpoint) -> anyhow::Result<ReplayReport> {
         let target = PeerTarget::new(&peer.url, &peer.account, &peer.key_base64)?;
         replay_storage_peer_file(path, &target)
     }
