@@ -155,6 +155,12 @@ pub enum ReplayError {
         /// What was wrong.
         message: String,
     },
+    /// The trace has no step: replaying it would show nothing.
+    #[error("{path}: the trace has no step, so replaying it exercises nothing")]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
     /// The trace disagrees with the current model: regenerate it.
     #[error("{path}: step {step}: the trace disagrees with the current model ({message}); run `fabric traces generate`")]
     Stale {
@@ -248,18 +254,31 @@ where
     M::Action: Serialize + DeserializeOwned + Clone + Debug,
     A: Adapter<M>,
 {
-    let point = recheck(model, correct, raw)?;
-    replay_checked(raw, point.as_ref().map(|p| p.step), adapter)
+    let checked = recheck(model, correct, raw)?;
+    replay_checked(raw, &checked, adapter)
+}
+
+/// What re-running a trace on its model found, before the implementation
+/// is touched.
+#[derive(Clone, Debug)]
+pub struct Rechecked<O> {
+    /// Where the trace departs from the correct model, if it does.
+    pub point: Option<FlawPoint<O>>,
+    /// Per step, the claims it touches as the model says, whatever the
+    /// file says: a tally of claims is never read from the file.
+    pub step_claims: Vec<Vec<String>>,
 }
 
 /// Checks `raw` against `model` step by step (a trace the current model
-/// does not take is [`ReplayError::Stale`]) and finds where it departs from
-/// `correct`: the flaw's point, which a flaw trace must have.
+/// does not take is [`ReplayError::Stale`], one with no step is
+/// [`ReplayError::Empty`]), takes each step's claims from the model, and
+/// finds where the trace departs from `correct`: the flaw's point, which a
+/// flaw trace must have.
 pub fn recheck<M>(
     model: &M,
     correct: &M,
     raw: &RawTrace<M::Action, M::Outcome>,
-) -> Result<Option<FlawPoint<M::Outcome>>, ReplayError>
+) -> Result<Rechecked<M::Outcome>, ReplayError>
 where
     M: TracedModel,
     M::State: Clone,
@@ -280,10 +299,21 @@ where
                 "no initial state of the model has these variables".into(),
             )
         })?;
+    if raw.steps.is_empty() {
+        return Err(ReplayError::Empty {
+            path: raw.path.clone(),
+        });
+    }
+    let mut step_claims = Vec::with_capacity(raw.steps.len());
     for (i, step) in raw.steps.iter().enumerate() {
         let (outcome, next) = model
             .step(&state, &step.action)
             .ok_or_else(|| stale(i + 1, format!("{:?} is not enabled", step.action)))?;
+        step_claims.push(
+            model
+                .claims_touched(&state, &step.action, &outcome)
+                .labels(),
+        );
         if outcome != step.outcome {
             return Err(stale(
                 i + 1,
@@ -302,15 +332,14 @@ where
             "a counterexample that the correct model also takes".into(),
         ));
     }
-    Ok(point)
+    Ok(Rechecked { point, step_claims })
 }
 
-/// Replays `raw`, already re-checked against its model, on `adapter`;
-/// `flaw_step` is where the trace departs from the correct model, if it
-/// does.
+/// Replays `raw`, already re-checked against its model (`checked`), on
+/// `adapter`.
 pub fn replay_checked<M, A>(
     raw: &RawTrace<M::Action, M::Outcome>,
-    flaw_step: Option<usize>,
+    checked: &Rechecked<M::Outcome>,
     adapter: &mut A,
 ) -> Result<ReplayReport, ReplayError>
 where
@@ -318,6 +347,11 @@ where
     M::Action: Serialize + DeserializeOwned + Clone + Debug,
     A: Adapter<M>,
 {
+    assert_eq!(
+        checked.step_claims.len(),
+        raw.steps.len(),
+        "replay_checked is given the recheck of another trace"
+    );
     let mut report = ReplayReport {
         path: raw.path.clone(),
         generator: raw.meta.generator.clone(),
@@ -361,19 +395,16 @@ where
                 action: serde_json::to_string(&step.action).unwrap_or_default(),
                 expected,
                 observed,
-                claims: step.claims.iter().cloned().collect(),
+                claims: checked.step_claims[i].clone(),
             });
             break;
         }
         report.steps_matched += 1;
-        for claim in &step.claims {
+        for claim in &checked.step_claims[i] {
             *report.claims_matched.entry(claim.clone()).or_default() += 1;
         }
     }
-    debug_assert!(report
-        .claims_matched
-        .keys()
-        .all(|c| raw.meta.claims.contains(c)));
+    let flaw_step = checked.point.as_ref().map(|p| p.step);
     report.verdict = match (flaw_step, mismatch) {
         (None, None) => Verdict::Matched,
         (None, Some(m)) => Verdict::Mismatch(m),

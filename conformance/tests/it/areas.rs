@@ -106,3 +106,73 @@ fn a_trace_naming_what_does_not_exist_is_an_error_naming_file_and_step() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `area`'s committed `coverage-01` trace, as JSON.
+fn coverage_01(area: &str) -> serde_json::Value {
+    let path = crate::root()
+        .join("traces")
+        .join(area)
+        .join("coverage-01.itf.json");
+    let text = std::fs::read_to_string(path).expect("coverage-01 exists");
+    serde_json::from_str(&text).expect("JSON")
+}
+
+#[test]
+fn a_trace_that_exercises_nothing_fails() {
+    let dir = std::env::temp_dir().join(format!("fabric-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for area in AREAS {
+        let mut doc = coverage_01(area.name());
+        doc["states"].as_array_mut().expect("states").truncate(1);
+        let path = dir.join(format!("{}-no-step.itf.json", area.name()));
+        std::fs::write(&path, doc.to_string()).expect("write");
+        let result = areas::replay_file(
+            &path,
+            fabric_conformance::replay::Transport::Inproc,
+            fabric_impl::bugs::BugSet::NONE,
+        );
+        let message = format!("{:#}", result.expect_err("a trace with no step is refused"));
+        assert!(message.contains("no step"), "{}: {message}", area.name());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_claims_tally_comes_from_the_model_not_the_file() {
+    let dir = std::env::temp_dir().join(format!("fabric-claims-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for area in AREAS {
+        let replay = |doc: &serde_json::Value, name: &str| {
+            let path = dir.join(format!("{}-{name}.itf.json", area.name()));
+            std::fs::write(&path, doc.to_string()).expect("write");
+            areas::replay_file(
+                &path,
+                fabric_conformance::replay::Transport::Inproc,
+                fabric_impl::bugs::BugSet::NONE,
+            )
+            .unwrap_or_else(|e| panic!("{}: {e:#}", area.name()))
+        };
+        let doc = coverage_01(area.name());
+        let honest = replay(&doc, "honest");
+        assert!(
+            !honest.claims_matched.is_empty(),
+            "{}: no claim",
+            area.name()
+        );
+        // A file that says every step speaks to AUD-1, and nothing else.
+        let mut edited = doc.clone();
+        for state in edited["states"].as_array_mut().expect("states") {
+            state["claims"] = serde_json::json!({ "#set": ["AUD-1"] });
+        }
+        edited["#meta"]["claims"] = serde_json::json!("AUD-1");
+        let inflated = replay(&edited, "inflated");
+        assert_eq!(
+            inflated.claims_matched,
+            honest.claims_matched,
+            "{}: the tally followed the file",
+            area.name()
+        );
+        assert!(!inflated.claims_matched.contains_key("AUD-1"));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -260,7 +260,8 @@ pub fn replay_storage_trace_on_peer(
 ) -> Result<ReplayReport, ReplayError> {
     let (_, scenario, model, correct) = trace_models(raw)?;
     let trace = raw.path.display().to_string();
-    let point = recheck(&model, &correct, raw)?;
+    let checked = recheck(&model, &correct, raw)?;
+    let point = &checked.point;
     if let (Some(point), Some(_)) = (&point, &raw.meta.flaw) {
         let line = json!({
             "trace": trace,
@@ -278,7 +279,7 @@ pub fn replay_storage_trace_on_peer(
             step: 0,
             source,
         })?;
-    let report = replay_checked(raw, point.as_ref().map(|p| p.step), &mut adapter);
+    let report = replay_checked(raw, &checked, &mut adapter);
     adapter.shutdown();
     let report = report?;
     if let (
