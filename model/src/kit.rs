@@ -32,6 +32,12 @@ pub trait FlawTable: Copy + Eq + Debug + Display + 'static {
     fn flaw_description(self) -> &'static str;
 }
 
+/// What a model says of an action that names a party outside its bounds
+/// (a hand-edited trace): never a panic, always this sentence.
+pub fn out_of_bounds_words(kind: &str) -> String {
+    format!("{kind} names a party outside the model's bounds")
+}
+
 /// Declares an area's `Flaw` enum from one line per flaw:
 ///
 /// ```text
@@ -40,7 +46,7 @@ pub trait FlawTable: Copy + Eq + Debug + Display + 'static {
 ///     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 ///     pub enum Flaw {
 ///         /// The FA merges a pushed list into the old one.
-///         FaMergesLists => "fa-merges-lists", [8, 9],
+///         FaMergesLists => "fa-merges-lists", [NET-8, NET-9],
 ///             "the FA adds pushed IPs but never removes a moved instance's old IP";
 ///     }
 /// }
@@ -124,12 +130,12 @@ macro_rules! flaws {
 pub(crate) use flaws;
 
 /// Every property of an area, a pair per claim: the claim as an `always`
-/// over the sticky ghost (`!s.broken.contains(n)`) and its allowed case as a
+/// over the sticky ghost (`!s.broken.contains(claim)`) and its allowed case as a
 /// `sometimes` over the latest witness (`s.last` is one of the witnesses).
 ///
 /// ```text
 /// claim_pairs![NetworkState, Witness;
-///     1, "NET-1 ...", "NET-1 reached: ...", [FcGotReply];
+///     NET-1, "NET-1 ...", "NET-1 reached: ...", [FcGotReply];
 /// ]
 /// ```
 macro_rules! claim_pairs {

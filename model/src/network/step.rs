@@ -143,20 +143,14 @@ impl TracedModel for NetworkModel {
 
     fn narrate(&self, before: &NetworkState, action: &Action, outcome: &Outcome) -> String {
         if !self.in_bounds(action) {
-            return format!(
-                "{} names a party outside the model's bounds",
-                Self::kind_of(action)
-            );
+            return crate::kit::out_of_bounds_words(Self::kind_of(action));
         }
         self.narration(before, action, outcome)
     }
 
     fn describe_action(&self, action: &Action) -> String {
         if !self.in_bounds(action) {
-            return format!(
-                "{} names a party outside the model's bounds",
-                Self::kind_of(action)
-            );
+            return crate::kit::out_of_bounds_words(Self::kind_of(action));
         }
         Self::action_words(None, action)
     }

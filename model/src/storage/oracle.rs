@@ -2,6 +2,68 @@
 
 use super::*;
 
+// A refusal's status and code, and the claims it enforces.
+impl Denied {
+    /// The HTTP status the service answers with.
+    pub const fn status(self) -> u16 {
+        match self {
+            Denied::NoAuthenticationInformation => 401,
+            Denied::AuthenticationFailed
+            | Denied::AuthorizationPermissionMismatch
+            | Denied::AuthorizationResourceTypeMismatch
+            | Denied::ForbiddenError => 403,
+            Denied::ResourceNotFound | Denied::BlobNotFound => 404,
+            Denied::LeaseAlreadyPresent
+            | Denied::LeaseNotPresentWithLeaseOperation
+            | Denied::LeaseIdMismatchWithLeaseOperation
+            | Denied::LeaseIsBrokenAndCannotBeRenewed => 409,
+            Denied::LeaseIdMissing
+            | Denied::LeaseIdMismatchWithBlobOperation
+            | Denied::LeaseNotPresentWithBlobOperation => 412,
+        }
+    }
+
+    /// The error code the service answers with (`x-ms-error-code`).
+    pub const fn code(self) -> &'static str {
+        match self {
+            Denied::AuthenticationFailed => "AuthenticationFailed",
+            Denied::AuthorizationPermissionMismatch => "AuthorizationPermissionMismatch",
+            Denied::AuthorizationResourceTypeMismatch => "AuthorizationResourceTypeMismatch",
+            Denied::NoAuthenticationInformation => "NoAuthenticationInformation",
+            Denied::ResourceNotFound => "ResourceNotFound",
+            Denied::BlobNotFound => "BlobNotFound",
+            Denied::LeaseIdMissing => "LeaseIdMissing",
+            Denied::LeaseIdMismatchWithBlobOperation => "LeaseIdMismatchWithBlobOperation",
+            Denied::LeaseNotPresentWithBlobOperation => "LeaseNotPresentWithBlobOperation",
+            Denied::LeaseAlreadyPresent => "LeaseAlreadyPresent",
+            Denied::LeaseNotPresentWithLeaseOperation => "LeaseNotPresentWithLeaseOperation",
+            Denied::LeaseIdMismatchWithLeaseOperation => "LeaseIdMismatchWithLeaseOperation",
+            Denied::LeaseIsBrokenAndCannotBeRenewed => "LeaseIsBrokenAndCannotBeRenewed",
+            Denied::ForbiddenError => "ForbiddenError",
+        }
+    }
+
+    /// The claims whose enforcement this refusal is.
+    pub fn claims(self) -> ClaimSet {
+        match self {
+            Denied::AuthenticationFailed => claims![STO - 1, STO - 2, STO - 3, STO - 4],
+            Denied::AuthorizationPermissionMismatch => claims![STO - 3, STO - 4],
+            Denied::AuthorizationResourceTypeMismatch => claims![STO - 3],
+            Denied::NoAuthenticationInformation => claims![STO - 1, STO - 5],
+            Denied::ResourceNotFound => claims![STO - 5],
+            Denied::BlobNotFound => claims![STO - 6],
+            Denied::LeaseIdMissing
+            | Denied::LeaseIdMismatchWithBlobOperation
+            | Denied::LeaseNotPresentWithBlobOperation
+            | Denied::LeaseAlreadyPresent
+            | Denied::LeaseNotPresentWithLeaseOperation
+            | Denied::LeaseIdMismatchWithLeaseOperation
+            | Denied::LeaseIsBrokenAndCannotBeRenewed => claims![DRV - 1],
+            Denied::ForbiddenError => claims![STO - 8],
+        }
+    }
+}
+
 impl StorageModel {
     /// The claims a successful request by `caller` for `access` to `target`
     /// breaks, judged in state `s` from the claims' own words: the account's
