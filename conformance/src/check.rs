@@ -5,7 +5,6 @@
 use crate::graph::StateGraph;
 use crate::itf::{Trace, TraceMeta};
 use crate::narrative;
-use fabric_model::network::NetworkConfig;
 use fabric_model::trace::TracedModel;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -65,16 +64,6 @@ impl ModelReport {
     pub fn ok(&self) -> bool {
         self.properties.iter().all(|p| p.ok)
     }
-}
-
-/// Checks the network model with `cfg` on `threads` threads; `progress` is
-/// called with the distinct states so far, about ten times a second.
-pub fn check_network(
-    cfg: NetworkConfig,
-    threads: usize,
-    progress: impl FnMut(usize),
-) -> ModelReport {
-    check_model(cfg.into_model(), threads, progress)
 }
 
 /// Checks `model` on `threads` threads: stateright's depth-first checker for

@@ -74,16 +74,6 @@ pub fn find_flaw<F: Copy>(
     }
 }
 
-/// Checks `model`, see [`check::check_model`].
-pub fn check_model<M>(model: M, threads: usize, progress: &mut dyn FnMut(usize)) -> ModelReport
-where
-    M: TracedModel + Clone + Send + Sync + 'static,
-    M::State: Clone + Debug + Hash + Eq + Send + Sync,
-    M::Action: Clone + Debug + PartialEq + Send + Sync + Serialize + DeserializeOwned,
-{
-    check::check_model(model, threads, progress)
-}
-
 /// Serves stateright's explorer for `model` on `addr`.
 pub fn explore_model<M>(model: M, addr: SocketAddr) -> Result<()>
 where
@@ -206,7 +196,7 @@ pub fn check<A: ModelOf>(
         None => None,
         Some(name) => Some(flaw_named::<A>(name)?),
     };
-    Some(check_model(A::model(flaw, deep), threads, progress))
+    Some(check::check_model(A::model(flaw, deep), threads, progress))
 }
 
 /// Serves the explorer for `A`'s model with `flaw` (an unknown flaw is an

@@ -8,7 +8,7 @@
 //! [`AREAS`].
 //!
 //! The trait is in [`area`]; most of an area's answers are the same generic
-//! code over its model, in [`kit`] ([`kit::check_model`],
+//! code over its model, in [`kit`] ([`kit::check`],
 //! [`kit::model_traces`], [`kit::flaw_rows`]); an area implements the trait
 //! by saying which model, config and flaws it has, and how its traces reach
 //! the implementation. Areas import `area` and `kit`, never this module, so
