@@ -60,12 +60,24 @@ impl Ending {
 /// One line of `fabric replay`'s text output for a report.
 fn status_line(report: &ReplayReport) -> String {
     match &report.verdict {
+        Verdict::Matched if report.steps_no_op > 0 => format!(
+            "{}/{} steps matched ({} answered by the adapter alone, counted toward no claim)",
+            report.steps_matched, report.steps_total, report.steps_no_op
+        ),
         Verdict::Matched => format!(
             "{}/{} steps matched",
             report.steps_matched, report.steps_total
         ),
-        Verdict::StoppedAsExpected { step } => format!(
-            "stopped at step {step} of {}, where the flaw let it through",
+        Verdict::ExercisedNothing => format!(
+            "exercised nothing: all {} steps were answered by the adapter alone",
+            report.steps_total
+        ),
+        Verdict::StoppedAsExpected { step, flaw_step } if step == flaw_step => format!(
+            "stopped at step {step} of {}, where the flaw departs, as the correct model does",
+            report.steps_total
+        ),
+        Verdict::StoppedAsExpected { step, flaw_step } => format!(
+            "stopped at step {step} of {}, as the correct model does; the flaw departs at step {flaw_step}, in state the implementation shows only when step {step} reads it",
             report.steps_total
         ),
         Verdict::Mismatch(m) => format!(
@@ -78,11 +90,9 @@ fn status_line(report: &ReplayReport) -> String {
         ),
         Verdict::NotStopped {
             expected_step,
-            mismatch,
-        } => format!(
-            "the flaw's step {expected_step} was not stopped (stopped at {:?})",
-            mismatch.as_ref().map(|m| m.step)
-        ),
+            reason,
+            ..
+        } => format!("the flaw's counterexample (departing at step {expected_step}) was not stopped: {reason}"),
     }
 }
 

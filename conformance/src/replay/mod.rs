@@ -4,7 +4,7 @@
 
 pub mod flaw_point;
 
-pub use flaw_point::{CorrectStep, FlawPoint};
+pub use flaw_point::{CannotTake, CorrectStep, FlawPoint, COMPLETION_MAX_STEPS};
 
 use crate::itf::RawTrace;
 use fabric_model::trace::TracedModel;
@@ -46,12 +46,44 @@ where
     M::Action: Serialize + DeserializeOwned,
 {
     /// Performs `action` on the implementation and says what happened, in
-    /// the model's vocabulary.
-    fn apply(&mut self, action: &M::Action) -> Result<M::Outcome, AdapterError>;
+    /// the model's vocabulary, and whether the implementation did anything.
+    fn apply(&mut self, action: &M::Action) -> Result<Applied<M::Outcome>, AdapterError>;
 
     /// The implementation's state mapped onto model variables (a subset of
-    /// the model's ITF variables, encoded the same way).
-    fn observe(&self) -> Map<String, Value>;
+    /// the model's ITF variables, encoded the same way). A variable the
+    /// implementation shows but that could not be read is an error, never
+    /// a default value.
+    fn observe(&self) -> Result<Map<String, Value>, AdapterError>;
+}
+
+/// What the implementation did at a step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied<O> {
+    /// The outcome, in the model's vocabulary.
+    pub outcome: O,
+    /// Whether the implementation was asked to do anything: `false` for a
+    /// step the adapter answers itself because the implementation has no
+    /// counterpart (storage's `Replicate`, which the store does inside the
+    /// commit). Such a step counts toward no claim.
+    pub exercised: bool,
+}
+
+impl<O> Applied<O> {
+    /// A step the implementation carried out.
+    pub fn exercised(outcome: O) -> Self {
+        Applied {
+            outcome,
+            exercised: true,
+        }
+    }
+
+    /// A step the adapter answered without the implementation.
+    pub fn no_op(outcome: O) -> Self {
+        Applied {
+            outcome,
+            exercised: false,
+        }
+    }
 }
 
 /// The adapter could not carry out a step at all.
@@ -98,22 +130,36 @@ pub struct Mismatch {
 pub enum Verdict {
     /// Every step matched.
     Matched,
-    /// A flaw's counterexample was stopped by the implementation exactly at
-    /// the step where the flaw let it through.
+    /// A flaw's counterexample was stopped: at a step at or after the one
+    /// where the flaw first departs from the correct model, the
+    /// implementation did what the correct model does there (its outcome,
+    /// and its state wherever the adapter can see it). The two steps are
+    /// the same unless the flaw changes only state that the implementation
+    /// shows when a later step reads it.
     StoppedAsExpected {
-        /// The step, from 1.
+        /// Where the implementation stopped it, from 1 (0: its initial
+        /// state already differs).
         step: usize,
+        /// Where the flaw first departs from the correct model.
+        flaw_step: usize,
     },
     /// The implementation departed from the trace.
     Mismatch(Mismatch),
-    /// A flaw's counterexample ran further than the flawed step, or stopped
-    /// elsewhere: the implementation does not enforce what the flaw removes.
+    /// A flaw's counterexample was not stopped as the correct model would
+    /// stop it: it ran to the end, departed before the flaw's step, or
+    /// departed with an answer the correct model does not give.
     NotStopped {
-        /// The step where the flaw let it through, from 1.
+        /// Where the flaw first departs from the correct model, from 1.
         expected_step: usize,
-        /// Where it stopped, if it did.
+        /// Where it departed, if it did.
         mismatch: Option<Mismatch>,
+        /// Why that is not the stop the correct model makes.
+        reason: String,
     },
+    /// Every step matched, but the implementation was asked to do nothing:
+    /// each step was one the adapter answers itself. Such a replay shows
+    /// nothing about the implementation.
+    ExercisedNothing,
 }
 
 /// The result of replaying one trace.
@@ -127,6 +173,9 @@ pub struct ReplayReport {
     pub steps_total: usize,
     /// Steps whose outcome and state matched.
     pub steps_matched: usize,
+    /// Of those, steps the adapter answered itself (see
+    /// [`Applied::no_op`]); they count toward no claim.
+    pub steps_no_op: usize,
     /// Per claim ID, matched steps touching it.
     pub claims_matched: BTreeMap<String, usize>,
     /// How it ended.
@@ -335,6 +384,18 @@ where
     Ok(Rechecked { point, step_claims })
 }
 
+/// Where the implementation first departed from the trace, with what it
+/// answered and showed there.
+struct Departure<O> {
+    mismatch: Mismatch,
+    /// Whether the outcome was the trace's (so the state departed).
+    outcome_as_traced: bool,
+    /// Its outcome; `None` when the initial state already differs.
+    outcome: Option<O>,
+    /// What the adapter observed after the step.
+    state: Map<String, Value>,
+}
+
 /// Replays `raw`, already re-checked against its model (`checked`), on
 /// `adapter`.
 pub fn replay_checked<M, A>(
@@ -352,75 +413,178 @@ where
         raw.steps.len(),
         "replay_checked is given the recheck of another trace"
     );
+    let adapter_error = |step: usize| {
+        move |source| ReplayError::Adapter {
+            path: raw.path.clone(),
+            step,
+            source,
+        }
+    };
     let mut report = ReplayReport {
         path: raw.path.clone(),
         generator: raw.meta.generator.clone(),
         steps_total: raw.steps.len(),
         steps_matched: 0,
+        steps_no_op: 0,
         claims_matched: BTreeMap::new(),
         verdict: Verdict::Matched,
     };
+    let init = adapter.observe().map_err(adapter_error(0))?;
     // The initial state has no step's claims: a difference there concerns
     // the claims of the variable that differs.
-    let mut mismatch =
-        state_mismatch(&adapter.observe(), &raw.init_vars).map(|(name, expected, observed)| {
-            Mismatch {
+    let mut departure =
+        state_mismatch(&init, &raw.init_vars).map(|(name, expected, observed)| Departure {
+            mismatch: Mismatch {
                 step: 0,
                 action: "(initial state)".into(),
                 expected,
                 observed,
                 claims: M::var_claims(&name).iter().map(|c| c.to_string()).collect(),
-            }
+            },
+            outcome_as_traced: true,
+            outcome: None,
+            state: init.clone(),
         });
     for (i, step) in raw.steps.iter().enumerate() {
-        if mismatch.is_some() {
+        if departure.is_some() {
             break;
         }
-        let observed = adapter
-            .apply(&step.action)
-            .map_err(|source| ReplayError::Adapter {
-                path: raw.path.clone(),
-                step: i + 1,
-                source,
-            })?;
-        let found = if observed != step.outcome {
-            Some((format!("{:?}", step.outcome), format!("{observed:?}")))
+        let applied = adapter.apply(&step.action).map_err(adapter_error(i + 1))?;
+        let state = adapter.observe().map_err(adapter_error(i + 1))?;
+        let found = if applied.outcome != step.outcome {
+            Some((
+                format!("{:?}", step.outcome),
+                format!("{:?}", applied.outcome),
+            ))
         } else {
-            state_mismatch(&adapter.observe(), &step.vars)
-                .map(|(_, expected, observed)| (expected, observed))
+            state_mismatch(&state, &step.vars).map(|(_, expected, observed)| (expected, observed))
         };
         if let Some((expected, observed)) = found {
-            mismatch = Some(Mismatch {
-                step: i + 1,
-                action: serde_json::to_string(&step.action).unwrap_or_default(),
-                expected,
-                observed,
-                claims: checked.step_claims[i].clone(),
+            departure = Some(Departure {
+                mismatch: Mismatch {
+                    step: i + 1,
+                    action: serde_json::to_string(&step.action).unwrap_or_default(),
+                    expected,
+                    observed,
+                    claims: checked.step_claims[i].clone(),
+                },
+                outcome_as_traced: applied.outcome == step.outcome,
+                outcome: Some(applied.outcome),
+                state,
             });
             break;
         }
         report.steps_matched += 1;
+        if !applied.exercised {
+            report.steps_no_op += 1;
+            continue;
+        }
         for claim in &checked.step_claims[i] {
             *report.claims_matched.entry(claim.clone()).or_default() += 1;
         }
     }
-    let flaw_step = checked.point.as_ref().map(|p| p.step);
-    report.verdict = match (flaw_step, mismatch) {
-        (None, None) => Verdict::Matched,
-        (None, Some(m)) => Verdict::Mismatch(m),
-        // The implementation must stop a counterexample between the step
-        // where the flaw first lets it through and the step where the claim
-        // breaks (its last): some flaws corrupt state that the
-        // implementation can only show when it is read.
-        (Some(expected), Some(m)) if m.step >= expected => {
-            Verdict::StoppedAsExpected { step: m.step }
-        }
-        (Some(expected), m) => Verdict::NotStopped {
-            expected_step: expected,
-            mismatch: m,
-        },
-    };
+    report.verdict = verdict(checked.point.as_ref(), departure, &report);
     Ok(report)
+}
+
+/// How a replay ended, from where the flaw departs from the correct model
+/// (`point`, for a flaw's counterexample) and where the implementation
+/// departed from the trace.
+fn verdict<O: PartialEq + Debug>(
+    point: Option<&FlawPoint<O>>,
+    departure: Option<Departure<O>>,
+    report: &ReplayReport,
+) -> Verdict {
+    match (point, departure) {
+        (None, None) if report.steps_matched == report.steps_no_op => Verdict::ExercisedNothing,
+        (None, None) => Verdict::Matched,
+        (None, Some(d)) => Verdict::Mismatch(d.mismatch),
+        (Some(point), None) => Verdict::NotStopped {
+            expected_step: point.step,
+            mismatch: None,
+            reason: "the implementation took every step as the flawed model does".into(),
+        },
+        (Some(point), Some(d)) => match judge_stop(point, &d) {
+            Ok(()) => Verdict::StoppedAsExpected {
+                step: d.mismatch.step,
+                flaw_step: point.step,
+            },
+            Err(reason) => Verdict::NotStopped {
+                expected_step: point.step,
+                mismatch: Some(d.mismatch),
+                reason,
+            },
+        },
+    }
+}
+
+/// Whether the implementation's departure `d` is the correct model's stop
+/// of the flaw at `point`: at or after the flaw's step, with the correct
+/// model's outcome there and its state wherever the adapter can see it.
+/// A departure for another reason is not a stop, however early or late.
+fn judge_stop<O: PartialEq + Debug>(point: &FlawPoint<O>, d: &Departure<O>) -> Result<(), String> {
+    let step = d.mismatch.step;
+    if step < point.step {
+        return Err(format!(
+            "it departed at step {step}, before the flaw's step {}",
+            point.step
+        ));
+    }
+    if step == 0 {
+        let vars = point
+            .nearest_init
+            .as_ref()
+            .ok_or_else(|| "no initial state of the correct model to compare with".to_string())?;
+        return agrees(step, None, vars, d);
+    }
+    if let Some(correct) = point.correct_at(step) {
+        return agrees(step, Some(&correct.outcome), &correct.vars, d);
+    }
+    let Some(cannot) = point.cannot.as_ref().filter(|c| c.step == step) else {
+        return Err(format!(
+            "the trace ends for the correct model before step {step}, so the departure there cannot be judged"
+        ));
+    };
+    // The correct model does not take the step: refusing it and changing
+    // nothing is what it does.
+    if !d.outcome_as_traced && state_mismatch(&d.state, &cannot.vars_before).is_none() {
+        return Ok(());
+    }
+    // Or the implementation did at once what the correct model does in a
+    // few steps ending with this one.
+    if cannot
+        .completions
+        .iter()
+        .any(|c| agrees(step, Some(&c.outcome), &c.vars, d).is_ok())
+    {
+        return Ok(());
+    }
+    Err(format!(
+        "at step {step}, which the correct model cannot take, it neither refused the step leaving the state as it was nor did what the correct model does within {COMPLETION_MAX_STEPS} steps of its own"
+    ))
+}
+
+/// Whether departure `d` at `step` has outcome `want` (if any) and shows
+/// `vars` wherever the adapter can see them.
+fn agrees<O: PartialEq + Debug>(
+    step: usize,
+    want: Option<&O>,
+    vars: &Map<String, Value>,
+    d: &Departure<O>,
+) -> Result<(), String> {
+    if let (Some(want), Some(seen)) = (want, &d.outcome) {
+        if want != seen {
+            return Err(format!(
+                "at step {step} it answered {seen:?}, where the correct model answers {want:?}"
+            ));
+        }
+    }
+    if let Some((_, want, seen)) = state_mismatch(&d.state, vars) {
+        return Err(format!(
+            "at step {step} it shows {seen}, where the correct model has {want}"
+        ));
+    }
+    Ok(())
 }
 
 /// Every `.itf.json` file under `paths` (files as given, folders searched

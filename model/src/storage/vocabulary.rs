@@ -59,7 +59,8 @@ impl Slot {
         }
     }
 
-    pub(super) fn name(self) -> &'static str {
+    /// Its name, as the ITF variable `keys` spells it.
+    pub const fn name(self) -> &'static str {
         match self {
             Slot::Primary => "primary",
             Slot::Secondary => "secondary",

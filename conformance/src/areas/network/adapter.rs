@@ -3,7 +3,7 @@
 //! back in model terms.
 
 use super::transport::{Answer, ControlTransport};
-use crate::replay::{Adapter, AdapterError};
+use crate::replay::{Adapter, AdapterError, Applied};
 use fabric_impl::bugs::BugSet;
 use fabric_impl::control::Controller;
 use fabric_impl::net::{
@@ -284,7 +284,19 @@ fn refused_step() -> Outcome {
 }
 
 impl<T: ControlTransport> Adapter<fabric_model::network::NetworkModel> for NetworkAdapter<T> {
-    fn apply(&mut self, action: &Action) -> Result<Outcome, AdapterError> {
+    fn apply(&mut self, action: &Action) -> Result<Applied<Outcome>, AdapterError> {
+        self.step(action).map(Applied::exercised)
+    }
+
+    fn observe(&self) -> Result<Map<String, Value>, AdapterError> {
+        Ok(self.observe_network())
+    }
+}
+
+impl<T: ControlTransport> NetworkAdapter<T> {
+    /// Performs `action` on the fabric; every network step reaches the
+    /// implementation.
+    fn step(&mut self, action: &Action) -> Result<Outcome, AdapterError> {
         Ok(match *action {
             Action::Open { from, to, port } => {
                 let pkt = Packet {
@@ -374,7 +386,10 @@ impl<T: ControlTransport> Adapter<fabric_model::network::NetworkModel> for Netwo
         })
     }
 
-    fn observe(&self) -> Map<String, Value> {
+    /// The fabric's state as model variables: placement, each host's
+    /// filters, the FC's pending pushes and quarantine, and connection
+    /// tracking. All are read from memory, so none can fail to be read.
+    fn observe_network(&self) -> Map<String, Value> {
         let mut vars = Map::new();
         let placement = self.net.ports().iter().map(|p| {
             (

@@ -8,7 +8,7 @@ use super::apply::{apply, BlobService};
 use super::names::blob_name;
 use super::requests::{send, success, Addressing, Answer, Held, Link, Session, STEP_TIMEOUT};
 use super::{BASE_MS, CONTAINER, TICK_MS};
-use crate::replay::{Adapter, AdapterError, Transport};
+use crate::replay::{Adapter, AdapterError, Applied, Transport};
 use bytes::Bytes;
 use fabric_impl::bugs::BugSet;
 use fabric_impl::secret::SecretBytes;
@@ -33,13 +33,16 @@ use std::time::{Duration, Instant};
 /// The subscription's credential in replays.
 const SUBSCRIPTION_TOKEN: &str = "conformance-subscription";
 /// The expiry the service gets for a policy the model keeps for good.
-const FOREVER_MS: UnixMs = BASE_MS + 10 * 365 * 24 * 3600 * 1000;
+pub(super) const FOREVER_MS: UnixMs = BASE_MS + 10 * 365 * 24 * 3600 * 1000;
 /// `FOREVER_MS` as a span from tick 0, for a peer's real clock.
 pub(super) const FOREVER_SPAN_MS: UnixMs = FOREVER_MS - BASE_MS;
 
 /// The storage service, driven in model terms.
 pub struct StorageAdapter {
     session: Session,
+    /// Per key slot, every key it has had, in order: the model's key
+    /// version is the index.
+    key_history: [Vec<SecretBytes>; 2],
     pub(super) service: Arc<StorageService>,
     server: Option<StorageServer>,
     _data: tempfile::TempDir,
@@ -94,6 +97,7 @@ impl StorageAdapter {
             base_ms: BASE_MS,
         };
         let mut adapter = StorageAdapter {
+            key_history: keys.clone().map(|key| vec![key]),
             session: Session::new(runtime, to, keys),
             service,
             server,
@@ -101,6 +105,15 @@ impl StorageAdapter {
         };
         adapter.session.set_up(scenario)?;
         Ok(adapter)
+    }
+
+    /// The version of `slot`'s key that `key` is: the latest of the keys
+    /// it has had that equals it.
+    pub(super) fn key_version(&self, slot: Slot, key: &SecretBytes) -> Option<u8> {
+        self.key_history[slot.index()]
+            .iter()
+            .rposition(|seen| seen.expose() == key.expose())
+            .and_then(|version| u8::try_from(version).ok())
     }
 
     pub(super) fn store(&self) -> Result<Arc<ReplicatedStore<BlobWrite>>, AdapterError> {
@@ -242,6 +255,7 @@ impl BlobService for StorageAdapter {
             .service
             .account_key(DEFAULT_ACCOUNT, key_slot)
             .ok_or_else(|| AdapterError::Failed("the account lost its key".into()))?;
+        self.key_history[index].push(key.clone());
         self.session.keys[index] = key;
         self.session.key_versions[index] += 1;
         Ok(Outcome::KeyRegenerated {
@@ -357,11 +371,11 @@ impl BlobService for StorageAdapter {
 }
 
 impl Adapter<StorageModel> for StorageAdapter {
-    fn apply(&mut self, action: &Action) -> Result<Outcome, AdapterError> {
+    fn apply(&mut self, action: &Action) -> Result<Applied<Outcome>, AdapterError> {
         apply(self, action)
     }
 
-    fn observe(&self) -> Map<String, Value> {
+    fn observe(&self) -> Result<Map<String, Value>, AdapterError> {
         self.observe_service()
     }
 }

@@ -7,7 +7,7 @@
 use super::names::{blob_bytes, lease_from_guid, lease_guid, parse_listing, BLOB_BYTES};
 use super::requests::{success, Answer, Held, InFlight, Session};
 use super::TICK_MS;
-use crate::replay::AdapterError;
+use crate::replay::{AdapterError, Applied};
 use bytes::Bytes;
 use fabric_impl::secret::SecretBytes;
 use fabric_impl::storage::clock::UnixMs;
@@ -53,8 +53,17 @@ pub(super) trait BlobService {
 }
 
 /// Performs `action` on `service` and says what happened in model terms.
-pub(super) fn apply<S: BlobService>(s: &mut S, action: &Action) -> Result<Outcome, AdapterError> {
+/// `Replicate` is the one step no service is asked about: a write reaches
+/// every replica inside its commit, so replication has no request of its own.
+pub(super) fn apply<S: BlobService>(
+    s: &mut S,
+    action: &Action,
+) -> Result<Applied<Outcome>, AdapterError> {
     s.check(action)?;
+    if let Action::Replicate { .. } = action {
+        s.applied(action, &Outcome::Done);
+        return Ok(Applied::no_op(Outcome::Done));
+    }
     let outcome = match *action {
         Action::Tick => {
             let ended = s.session().clock;
@@ -128,13 +137,13 @@ pub(super) fn apply<S: BlobService>(s: &mut S, action: &Action) -> Result<Outcom
             replica,
         } => get(s, caller, blob, snapshot, replica)?,
         Action::List { caller, replica } => list(s, caller, replica)?,
-        Action::Replicate { .. } => Outcome::Done,
+        Action::Replicate { .. } => unreachable!("answered above without the service"),
         Action::Commit => commit(s)?,
         Action::Crash { replica } => s.crash(replica)?,
         Action::Restart { replica } => s.restart(replica)?,
     };
     s.applied(action, &outcome);
-    Ok(outcome)
+    Ok(Applied::exercised(outcome))
 }
 
 fn set_policy<S: BlobService>(

@@ -27,9 +27,12 @@
 //!   (`x-ms-meta-version`) and in its bytes (`vN`, or zeros for a page
 //!   blob), so what a read returns can be judged.
 //!
-//! What the adapter observes after each step: each replica's location and
-//! liveness and the blobs and snapshots it holds (with their versions), the
-//! public access level and the stored access policies.
+//! What the adapter observes after each step (see `observe.rs`): each
+//! replica's location and liveness and the blobs and snapshots it holds
+//! (with their versions), the public access level and the stored access
+//! policies, each blob's lease, and which version of each key the service
+//! holds. `Replicate` is the one step the service is not asked about; it
+//! counts toward no claim.
 //!
 //! # Peer mode: another Blob service
 //!
@@ -286,6 +289,7 @@ pub fn replay_storage_trace_on_peer(
         Verdict::NotStopped {
             expected_step,
             mismatch: None,
+            ..
         },
         Some(point),
     ) = (&report.verdict, &point)

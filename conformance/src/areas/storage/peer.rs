@@ -11,7 +11,7 @@ use super::apply::{apply, BlobService};
 use super::names::{between, policy_name};
 use super::requests::{public_level, real_at, success, Addressing, Answer, Held, Link, Session};
 use super::{PEER_MARGIN_MS, PEER_VERSION, TICK_MS};
-use crate::replay::{Adapter, AdapterError};
+use crate::replay::{Adapter, AdapterError, Applied};
 use anyhow::Context as _;
 use bytes::Bytes;
 use fabric_impl::secret::SecretBytes;
@@ -241,7 +241,7 @@ impl PeerAdapter {
     }
 
     /// Logs a step's result (`PEER-STEP {json}` under `fabric_peer`).
-    fn log_step(&mut self, action: &Action, result: &Result<Outcome, AdapterError>) {
+    fn log_step(&mut self, action: &Action, result: &Result<&Outcome, &AdapterError>) {
         self.step += 1;
         let (kind, observed) = match result {
             Ok(outcome) => ("outcome", format!("{outcome:?}")),
@@ -464,30 +464,30 @@ impl BlobService for PeerAdapter {
 }
 
 impl Adapter<StorageModel> for PeerAdapter {
-    fn apply(&mut self, action: &Action) -> Result<Outcome, AdapterError> {
+    fn apply(&mut self, action: &Action) -> Result<Applied<Outcome>, AdapterError> {
         *self.refusal.borrow_mut() = None;
         self.session.requests.set(0);
         self.committed.set(None);
         let result = apply(self, action);
-        self.log_step(action, &result);
+        self.log_step(action, &result.as_ref().map(|applied| &applied.outcome));
         result
     }
 
     /// What a peer can show of the model's variables: the public access
-    /// level (`Get Container ACL`), if it answers.
-    fn observe(&self) -> Map<String, Value> {
+    /// level (`Get Container ACL`). A peer that does not answer it fails
+    /// the step rather than leaving the level out.
+    fn observe(&self) -> Result<Map<String, Value>, AdapterError> {
         let mut vars = Map::new();
         let session = &self.session;
-        match session.call(session.get_acl_request()) {
-            Ok(response) if success(&response) => {
-                vars.insert("public".into(), itf::value(&public_level(&response)));
-            }
-            Ok(response) => tracing::warn!(
-                status = response.status,
-                "the peer did not show the container ACL"
-            ),
-            Err(e) => tracing::warn!("the peer did not show the container ACL: {e}"),
+        let response = session.call(session.get_acl_request())?;
+        if !success(&response) {
+            return Err(AdapterError::PeerAnswered(format!(
+                "{} {} to Get Container ACL, so its public access level cannot be compared",
+                response.status,
+                response.error_code().unwrap_or("(no code)")
+            )));
         }
-        vars
+        vars.insert("public".into(), itf::value(&public_level(&response)));
+        Ok(vars)
     }
 }
