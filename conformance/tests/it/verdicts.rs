@@ -7,14 +7,16 @@
 
 use crate::root;
 use fabric_conformance::areas::replay_file;
-use fabric_conformance::itf::{read_trace, RawTrace};
+use fabric_conformance::itf::{read_trace, RawTrace, Trace};
 use fabric_conformance::replay::{
     recheck, replay_checked, Adapter, AdapterError, Applied, Transport, Verdict,
 };
-use fabric_impl::bugs::BugSet;
-use fabric_model::network::{Action, DropReason, Flaw, NetworkConfig, NetworkModel, Outcome};
+use fabric_impl::bugs::{BugSet, SeededBug};
+use fabric_model::network::{Action, DropReason, Flaw, NetworkConfig, NetworkModel, Node, Outcome};
 use fabric_model::storage::{Action as StorageAction, Outcome as StorageOutcome};
+use fabric_model::TracedModel;
 use serde_json::{Map, Value};
+use stateright::Model;
 
 /// A scripted answer: at this step (from 1), this outcome, and this state
 /// if given (else the trace's).
@@ -261,4 +263,62 @@ fn storage_replicate_steps_count_toward_no_claim() {
         }
     }
     assert_eq!(report.claims_matched, expected);
+}
+
+#[test]
+fn an_edited_flaw_trace_the_implementation_departs_from_for_another_reason_fails() {
+    // The flaw trace with one step added that the flawed model takes (a
+    // guest's broadcast, dropped), replayed against an implementation with
+    // the flaw's own mechanism removed (so it follows the counterexample)
+    // and broadcast filtering removed too (so it departs at the added
+    // step). Before, any departure at or after the flaw's step was a stop.
+    let path = root().join("traces/network/flaw-remote-access-open.itf.json");
+    let raw = read_trace::<Action, Outcome>(&path).expect("a committed trace");
+    let (model, _) = models(&raw);
+    let mut state = model
+        .init_states()
+        .into_iter()
+        .find(|s| model.itf_vars(s) == raw.init_vars)
+        .expect("the trace's initial state");
+    let init = state.clone();
+    let mut actions: Vec<Action> = raw.steps.iter().map(|s| s.action).collect();
+    for action in &actions {
+        state = model.step(&state, action).expect("the trace's step").1;
+    }
+    let mut candidates = Vec::new();
+    model.actions(&state, &mut candidates);
+    let broadcast = candidates
+        .into_iter()
+        .find(|a| {
+            matches!(a, Action::Broadcast { from: Node::Vm(_) })
+                && matches!(
+                    model.step(&state, a),
+                    Some((
+                        Outcome::Dropped {
+                            reason: DropReason::Broadcast
+                        },
+                        _
+                    ))
+                )
+        })
+        .expect("a guest can broadcast after the counterexample");
+    actions.push(broadcast);
+    let trace = Trace::from_actions_at(&model, init, raw.meta.clone(), &actions)
+        .expect("the flawed model takes every step");
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let edited = dir.path().join("flaw-remote-access-open.itf.json");
+    std::fs::write(&edited, trace.to_itf(&model)).expect("written");
+    let bugs = BugSet::only(SeededBug::RemoteAccessOpen).with(SeededBug::BroadcastPasses);
+    let report = replay_file(&edited, Transport::Inproc, bugs).expect("replays");
+    match report.verdict {
+        Verdict::NotStopped {
+            expected_step: 1,
+            mismatch: Some(m),
+            reason,
+        } => {
+            assert_eq!(m.step, 2);
+            assert!(reason.contains("Broadcast"), "{reason}");
+        }
+        other => panic!("a departure for another reason passed as a stop: {other:?}"),
+    }
 }
