@@ -5,7 +5,7 @@
 mod network;
 mod up;
 
-pub use network::{network, network_with, tour_topology};
+pub use network::{network, network_with, tour_topology, verdict, Fate};
 pub use up::up;
 
 use anyhow::{Context, Result};

@@ -10,16 +10,62 @@ use fabric_impl::control::{
 use fabric_impl::net::{
     ports, Delivery, Denied, NodeId, Packet, RuleSet, Topology, VirtualNetwork, BROADCAST,
 };
+use fabric_model::network::DropReason;
 use std::io::{self, Write};
 use std::net::Ipv4Addr;
 
-/// What happened to one attempt of the tour, or what its script expects.
+/// What happened to one step of the tour, or what its script expects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Fate {
+pub enum Fate {
     /// Delivered, or accepted.
     Allowed,
-    /// Refused, for this typed reason when there is one.
-    Dropped(Option<Denied>),
+    /// Refused by a rule, for the implementation's own typed reason.
+    Denied(Denied),
+    /// The FC rejected an FA's answer as untrusted: the controller's
+    /// decision (`ControlError::UntrustedResponse`).
+    AnswerRejected,
+    /// Failed for a reason that is no rule's verdict (I/O, TLS, a timeout):
+    /// never what the script expects.
+    Failed,
+}
+
+impl Fate {
+    /// The claims a refusal upholds, from the decision that made it: a
+    /// denial's own ([`Denied::claims`]); for an answer the FC rejects, the
+    /// model's claims of the refusal it predicts there
+    /// ([`DropReason::UntrustedResponse`], onto which the conformance
+    /// adapter maps that decision). None for an allowed step or a failure,
+    /// which uphold nothing.
+    pub fn claims(self) -> Vec<String> {
+        match self {
+            Fate::Denied(d) => d.claims().iter().map(|c| (*c).to_string()).collect(),
+            Fate::AnswerRejected => DropReason::UntrustedResponse.claims().labels(),
+            Fate::Allowed | Fate::Failed => Vec::new(),
+        }
+    }
+
+    /// The fate of a control-plane call, from its result.
+    fn of_control<T>(result: &Result<T, ControlError>) -> Fate {
+        match result {
+            Ok(_) => Fate::Allowed,
+            Err(ControlError::Refused(d)) => Fate::Denied(*d),
+            Err(ControlError::UntrustedResponse(_)) => Fate::AnswerRejected,
+            Err(_) => Fate::Failed,
+        }
+    }
+}
+
+/// The exit code of a tour from each step's fate beside the script's
+/// expectation: 0 when at least one step ran and every one went as
+/// expected, 1 otherwise (a refusal where an allow was expected fails the
+/// tour as much as the reverse).
+pub fn verdict(steps: &[(Fate, Fate)]) -> i32 {
+    let as_expected = steps.iter().all(|(fate, expect)| fate == expect);
+    if !steps.is_empty() && as_expected {
+        0
+    } else {
+        1
+    }
 }
 
 /// A denial's words without the claim IDs its message ends with; the tour
@@ -68,7 +114,7 @@ fn open(
 #[allow(clippy::too_many_lines)]
 fn first_packets(t: &Topology) -> Vec<Attempt> {
     use Denied::*;
-    use Fate::{Allowed, Dropped};
+    use Fate::{Allowed, Denied as Dropped};
     let dip = |i: usize| t.initial_placement[i].1;
     let (fc, h0, web0, web1) = (NodeId::Fc(0), NodeId::Host(0), NodeId::Vm(0), NodeId::Vm(2));
     let (inet, app, https) = (NodeId::Internet, ports::APP, ports::HTTPS);
@@ -91,25 +137,25 @@ fn first_packets(t: &Topology) -> Vec<Attempt> {
             "host 0 opens a connection to FC 0",
             h0,
             (t.hosts[0], t.fc[0], ports::CONTROL),
-            Dropped(Some(VlanPolicy)),
+            Dropped(VlanPolicy),
         ),
         open(
             "host 0 opens the switch's management port",
             h0,
             (t.hosts[0], t.devices[1].1, https),
-            Dropped(Some(VlanPolicy)),
+            Dropped(VlanPolicy),
         ),
         open(
             "app0-web opens the power unit",
             web0,
             (dip(0), t.devices[0].1, https),
-            Dropped(Some(InfrastructureEndpoint)),
+            Dropped(InfrastructureEndpoint),
         ),
         open(
             "app0-web sends with app1-web's source address",
             web0,
             (dip(2), dip(1), app),
-            Dropped(Some(SpoofedSource)),
+            Dropped(SpoofedSource),
         ),
         open(
             "app0-web talks to app0-worker",
@@ -121,7 +167,7 @@ fn first_packets(t: &Topology) -> Vec<Attempt> {
             "app1-web talks straight to app0-worker's DIP",
             web1,
             (dip(2), dip(1), app),
-            Dropped(Some(NotInAllowList)),
+            Dropped(NotInAllowList),
         ),
         open(
             "app0-web reaches app1 through its VIP",
@@ -133,13 +179,13 @@ fn first_packets(t: &Topology) -> Vec<Attempt> {
             "app1-web (no outbound Internet) tries app0's VIP",
             web1,
             (dip(2), t.vips[0], app),
-            Dropped(Some(OutboundNotAllowed)),
+            Dropped(OutboundNotAllowed),
         ),
         open(
             "app0-web broadcasts",
             web0,
             (dip(0), BROADCAST, app),
-            Dropped(Some(Broadcast)),
+            Dropped(Broadcast),
         ),
         open(
             "the Internet reaches app0's VIP",
@@ -151,13 +197,13 @@ fn first_packets(t: &Topology) -> Vec<Attempt> {
             "the Internet opens remote desktop on app0's VIP",
             inet,
             (t.internet, t.vips[0], ports::RDP),
-            Dropped(Some(RemoteAccessDisabled)),
+            Dropped(RemoteAccessDisabled),
         ),
         open(
             "the Internet tries app0-worker's DIP",
             inet,
             (t.internet, dip(1), app),
-            Dropped(Some(NotExposed)),
+            Dropped(NotExposed),
         ),
         open(
             "corp reaches the management endpoint",
@@ -169,23 +215,23 @@ fn first_packets(t: &Topology) -> Vec<Attempt> {
             "the Internet tries the management endpoint",
             inet,
             (t.internet, t.mgmt, https),
-            Dropped(Some(CorpAcl)),
+            Dropped(CorpAcl),
         ),
         open(
             "the Internet tries the load balancer's management port",
             inet,
             (t.internet, t.devices[2].1, https),
-            Dropped(Some(VlanPolicy)),
+            Dropped(VlanPolicy),
         ),
     ]
 }
 
-/// The tour as it runs: the network, the numbered lines so far, and how
-/// many verdicts differed from the script.
+/// The tour as it runs: the network, the numbered lines so far, and each
+/// step's fate beside the script's expectation.
 struct Tour<'a> {
     net: VirtualNetwork,
     shown: usize,
-    unexpected: usize,
+    steps: Vec<(Fate, Fate)>,
     out: &'a mut dyn Write,
 }
 
@@ -203,38 +249,28 @@ impl Tour<'_> {
         }
     }
 
-    /// Prints one numbered attempt: `allowed` with `detail` (what it
-    /// reached), or `dropped` with the reason and the claims it upholds
-    /// (from a typed denial, else `claims`); and, when the verdict is not
-    /// the script's, what the script expected.
-    fn report(
-        &mut self,
-        what: &str,
-        (fate, expect): (Fate, Fate),
-        detail: &str,
-        claims: &[&str],
-    ) -> io::Result<()> {
+    /// Prints one numbered step: `allowed` with `detail` (what it reached),
+    /// or `dropped` with the reason (a denial's words, else `detail`) and
+    /// the claims its decision upholds ([`Fate::claims`]); and, when the
+    /// fate is not the script's, what the script expected. Records both.
+    fn report(&mut self, what: &str, (fate, expect): (Fate, Fate), detail: &str) -> io::Result<()> {
         self.shown += 1;
+        self.steps.push((fate, expect));
         let mut line = match fate {
             Fate::Allowed => format!("allowed  {what}{detail}"),
-            Fate::Dropped(d) => {
-                let (words, claims) = match d {
-                    Some(d) => (reason(d), d.claims()),
-                    None => (detail.to_string(), claims),
-                };
-                let mut line = format!("dropped  {what}: {words}");
-                if !claims.is_empty() {
-                    line.push_str(&format!(" [{}]", claims.join(", ")));
-                }
-                line
-            }
+            Fate::Denied(d) => format!("dropped  {what}: {}", reason(d)),
+            Fate::AnswerRejected | Fate::Failed => format!("dropped  {what}: {detail}"),
         };
+        let claims = fate.claims();
+        if !claims.is_empty() {
+            line.push_str(&format!(" [{}]", claims.join(", ")));
+        }
         if fate != expect {
-            self.unexpected += 1;
             let expected = match expect {
                 Fate::Allowed => "allowed".to_string(),
-                Fate::Dropped(Some(d)) => format!("dropped: {}", reason(d)),
-                Fate::Dropped(None) => "dropped".to_string(),
+                Fate::Denied(d) => format!("dropped: {}", reason(d)),
+                Fate::AnswerRejected => "the answer rejected as untrusted".to_string(),
+                Fate::Failed => "a failure".to_string(),
             };
             line.push_str(&format!("  <- UNEXPECTED: the script expects {expected}"));
         }
@@ -247,11 +283,9 @@ impl Tour<'_> {
             Delivery::Delivered(to) => {
                 let names: Vec<String> = to.iter().map(|n| self.node_name(*n)).collect();
                 let detail = format!(": delivered to {}", names.join(", "));
-                self.report(a.what, (Fate::Allowed, a.expect), &detail, &[])
+                self.report(a.what, (Fate::Allowed, a.expect), &detail)
             }
-            Delivery::Dropped(d) => {
-                self.report(a.what, (Fate::Dropped(Some(d)), a.expect), "", &[])
-            }
+            Delivery::Dropped(d) => self.report(a.what, (Fate::Denied(d), a.expect), ""),
         }
     }
 }
@@ -279,7 +313,7 @@ pub fn network_with(rules: RuleSet, out: &mut dyn Write) -> Result<i32> {
     let mut tour = Tour {
         net: VirtualNetwork::new(topology.clone(), rules),
         shown: 0,
-        unexpected: 0,
+        steps: Vec::new(),
         out,
     };
     let rt = runtime()?;
@@ -289,15 +323,16 @@ pub fn network_with(rules: RuleSet, out: &mut dyn Write) -> Result<i32> {
         .and_then(|()| tour_control(&mut tour, &rt, &fabric));
     rt.block_on(fabric.shutdown());
     toured?;
-    if tour.unexpected > 0 {
+    let code = verdict(&tour.steps);
+    if code != 0 {
+        let unexpected = tour.steps.iter().filter(|(f, e)| f != e).count();
         writeln!(
             tour.out,
-            "\n{} of {} verdicts are not the ones the script expects",
-            tour.unexpected, tour.shown
+            "\n{unexpected} of {} steps did not go as the script expects",
+            tour.steps.len()
         )?;
-        return Ok(1);
     }
-    Ok(0)
+    Ok(code)
 }
 
 /// The tour's first part: packets through the virtual network.
@@ -349,25 +384,36 @@ fn tour_move(
         let verdict = rt
             .block_on(fabric.deliver_push_to_hostile_fa(0, &lists, hostile))
             .and_then(|r| controller.accept_push_response(0, &lists, &r, BugSet::NONE));
-        let expect = Fate::Dropped(None);
-        match verdict {
-            Ok(_) => tour.report(what, (Fate::Allowed, expect), "", &[])?,
-            Err(e) => tour.report(
-                what,
-                (Fate::Dropped(None), expect),
-                &e.to_string(),
-                &["NET-15"],
-            )?,
-        }
+        let detail = match &verdict {
+            Ok(version) => format!(": the FC recorded version {version} for host 1"),
+            Err(e) => e.to_string(),
+        };
+        tour.report(
+            what,
+            (Fate::of_control(&verdict), Fate::AnswerRejected),
+            &detail,
+        )?;
         controller.requeue_push(0, lists);
     }
     for h in 0..2u8 {
         if let Some(lists) = controller.take_push(h) {
-            let version = push(rt, fabric, &mut controller, h, &lists).context("push over TLS")?;
-            writeln!(
-                tour.out,
-                "    FA on host {h} applied lists v{version} (over mutual TLS)"
-            )?;
+            let applied = push(rt, fabric, &mut controller, h, &lists);
+            match &applied {
+                // An honest FA's acknowledgement is accepted: a step the
+                // script expects, shown as what it did.
+                Ok(version) => {
+                    tour.steps.push((Fate::Allowed, Fate::Allowed));
+                    writeln!(
+                        tour.out,
+                        "    FA on host {h} applied lists v{version} (over mutual TLS)"
+                    )?;
+                }
+                Err(e) => tour.report(
+                    &format!("the FC pushes to the FA on host {h}"),
+                    (Fate::of_control(&applied), Fate::Allowed),
+                    &format!("failed: {e}"),
+                )?,
+            }
         }
     }
     tour.send(&open(
@@ -386,7 +432,7 @@ fn tour_control(
     rt: &tokio::runtime::Runtime,
     fabric: &RunningFabric,
 ) -> Result<()> {
-    use Fate::{Allowed, Dropped};
+    use Fate::{Allowed, Denied as Dropped};
     writeln!(
         tour.out,
         "\nControl messages over mutually authenticated TLS:\n"
@@ -402,7 +448,7 @@ fn tour_control(
             "a rogue host commands the FA on host 0",
             ControlCaller::Rogue,
             Endpoint::Fa(0),
-            Dropped(Some(Denied::UnauthenticatedPeer)),
+            Dropped(Denied::UnauthenticatedPeer),
         ),
         (
             "SMAPI calls the FC",
@@ -414,18 +460,18 @@ fn tour_control(
             "SMAPI calls the FC's admin service",
             ControlCaller::Smapi,
             Endpoint::FcAdmin,
-            Dropped(Some(Denied::UnpinnedFingerprint)),
+            Dropped(Denied::UnpinnedFingerprint),
         ),
     ];
     for (what, caller, endpoint, expect) in attempts {
-        match rt.block_on(fabric.send_control(caller, endpoint)) {
-            Ok(()) => tour.report(what, (Allowed, expect), "", &[])?,
-            Err(ControlError::Refused(d)) => {
-                tour.report(what, (Dropped(Some(d)), expect), "", &[])?
-            }
-            // Not a refusal by the rules: a failure, never what the script expects.
-            Err(e) => tour.report(what, (Dropped(None), expect), &format!("failed: {e}"), &[])?,
-        }
+        let sent = rt.block_on(fabric.send_control(caller, endpoint));
+        let detail = match &sent {
+            Ok(()) => String::new(),
+            // A denial's words come from the reason; anything else is shown.
+            Err(ControlError::Refused(_)) => String::new(),
+            Err(e) => format!("failed: {e}"),
+        };
+        tour.report(what, (Fate::of_control(&sent), expect), &detail)?;
     }
     Ok(())
 }

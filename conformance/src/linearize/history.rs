@@ -120,8 +120,11 @@ pub enum HistoryError {
 }
 
 /// A validated history: every event returns no earlier than its invocation
-/// and has a result that fits its operation.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// and has a result that fits its operation. It has no `Default`: an empty
+/// history is trivially linearizable, so none is made in place of one that
+/// failed to validate (`History::new(..).unwrap_or_default()` does not
+/// compile).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct History {
     events: Vec<Event>,
 }

@@ -36,6 +36,11 @@
 //! of it was invoked after the read returned), instead of when the walk
 //! reaches that read's return after trying every order of the operations
 //! concurrent with it.
+//!
+//! A verdict is only as good as the history: [`stats`] counts what a history
+//! holds (acknowledged puts, reads of a value, indeterminate operations,
+//! operations concurrent on a key), and [`HistoryStats::meets`] fails one
+//! too thin for its check to show anything, such as an empty one.
 
 mod blocker;
 mod doomed;
@@ -46,17 +51,19 @@ mod register;
 mod report;
 mod search;
 mod simulate;
+mod stats;
 #[cfg(test)]
 mod tests;
 
 pub use history::{Event, History, HistoryError, Op, OpResult, Outcome};
 pub use register::Held;
-pub use report::{Linearizability, Violation};
+pub use report::{Linearizability, StaleRead, Violation};
 pub use simulate::simulate;
+pub use stats::{stats, HistoryStats, Minimums, TooThin};
 
 use blocker::KeyVerdict;
 use register::KeyRegister;
-use search::search;
+use search::{precheck_key, search};
 use std::collections::BTreeMap;
 
 /// The default number of search steps per key before the check gives up
@@ -99,7 +106,10 @@ pub fn check_with_budget(history: &History, step_budget: u64) -> Linearizability
     )
 }
 
-/// Checks `history` with `options`. Keys are checked one by one in key
+/// Checks `history` with `options`. First the pre-check runs on every key,
+/// in key order: a read that real-time order alone rules out (a stale read)
+/// is the clearest explanation, so it is reported before a violation that
+/// only the search finds on an earlier key. Then each key is searched in key
 /// order; the first violation wins over any key whose search ran out of
 /// steps.
 pub fn check_with_options(history: &History, options: &CheckOptions) -> Linearizability {
@@ -107,20 +117,31 @@ pub fn check_with_options(history: &History, options: &CheckOptions) -> Lineariz
     for e in history.events() {
         by_key.entry(e.key.as_str()).or_default().push(e);
     }
+    let keys: Vec<(&str, Vec<&Event>, KeyRegister)> = by_key
+        .into_iter()
+        .map(|(key, mut events)| {
+            events.sort_by_key(|e| e.invoked_ns);
+            let register = KeyRegister::new(&events);
+            (key, events, register)
+        })
+        .collect();
+    for (key, events, register) in &keys {
+        if let Some(blocker) = precheck_key(register) {
+            return Linearizability::Violation(Box::new(register.explain(key, events, &blocker)));
+        }
+    }
     let mut unknown = None;
-    for (key, mut events) in by_key {
-        events.sort_by_key(|e| e.invoked_ns);
-        let register = KeyRegister::new(&events);
-        match search(&register, options) {
+    for (key, events, register) in &keys {
+        match search(register, options) {
             KeyVerdict::Linearizable => {}
             KeyVerdict::Unknown => {
                 if unknown.is_none() {
-                    unknown = Some(key.to_owned());
+                    unknown = Some((*key).to_owned());
                 }
             }
             KeyVerdict::Violation(blocker) => {
                 return Linearizability::Violation(Box::new(
-                    register.explain(key, &events, &blocker),
+                    register.explain(key, events, &blocker),
                 ));
             }
         }

@@ -89,13 +89,84 @@ impl fmt::Display for Violation {
     }
 }
 
+/// A read that returned a state the blob no longer held: a value some put
+/// had written, or absence, after the blob had moved on. What a replica
+/// that is behind shows when it serves reads. A delete that found the blob
+/// absent read it too (whether it exists), and counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StaleRead<'a> {
+    /// The get, or the delete that found nothing.
+    pub read: &'a Event,
+    /// What it returned: an older value, or `None` for the blob absent.
+    pub returned: Option<u64>,
+    /// When real-time order alone shows it (the pre-check): the
+    /// acknowledged write that followed every write of what was read and
+    /// returned before the read was invoked. Otherwise the search showed
+    /// that, however the concurrent operations are ordered, the register
+    /// could no longer hold what was read by then
+    /// ([`Violation::possible`]).
+    pub overwritten_by: Option<&'a Event>,
+}
+
+impl Violation {
+    /// This violation as a stale read, if it is one: the operation is a get
+    /// or a delete that found nothing; what it returned had been written
+    /// (a value by a put invoked before the read returned, or absence); and
+    /// either an acknowledged write of something else completed before the
+    /// read began and after every write of what it returned, or the search
+    /// found the register holding only other states then.
+    pub fn stale_read(&self) -> Option<StaleRead<'_>> {
+        let returned = match (self.event.op, self.event.result) {
+            (Op::Get, OpResult::Get(returned)) => returned,
+            (Op::Delete, OpResult::Delete(Outcome::NotFound)) => None,
+            _ => return None,
+        };
+        // A value nobody wrote by then is no stale read but a made-up one.
+        if let Some(v) = returned {
+            let written = self
+                .observed_writers
+                .iter()
+                .any(|w| w.op == (Op::Put { value: v }) && w.invoked_ns <= self.event.returned_ns);
+            if !written {
+                return None;
+            }
+        }
+        let overwritten_by = match &self.overwritten_by {
+            Some(w) => {
+                let replaced = match (w.op, w.result) {
+                    (Op::Put { value }, OpResult::Put(Outcome::Ok)) => returned != Some(value),
+                    (Op::Delete, OpResult::Delete(Outcome::Ok)) => returned.is_some(),
+                    _ => false,
+                };
+                if !replaced || w.returned_ns >= self.event.invoked_ns {
+                    return None;
+                }
+                Some(w)
+            }
+            None => {
+                let read = returned.map_or(Held::Absent, Held::Value);
+                if self.possible.is_empty() || self.possible.contains(&read) {
+                    return None;
+                }
+                None
+            }
+        };
+        Some(StaleRead {
+            read: &self.event,
+            returned,
+            overwritten_by,
+        })
+    }
+}
+
 /// The result of a linearizability check (the name keeps it apart from
 /// replay's `Verdict`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum Linearizability {
     /// Every key's history is linearizable.
     Linearizable,
-    /// A key's history is not (the first such key, in key order).
+    /// A key's history is not: the first key, in key order, with a read
+    /// the pre-check rules out, else the first the search finds.
     Violation(Box<Violation>),
     /// No key's history is known to be non-linearizable, but the search on
     /// this one ran out of steps.

@@ -178,6 +178,14 @@ pub(super) fn record(blocker: &mut Option<Blocker>, op: usize, depth: usize, sta
     }
 }
 
+/// The pre-check alone on one key's register: a read that real-time order
+/// alone rules out.
+pub(super) fn precheck_key(register: &KeyRegister) -> Option<Blocker> {
+    let ops = &register.ops;
+    let doomed = Doomed::new(ops, FIRST_READ as usize + register.read_values.len());
+    precheck(ops, &doomed)
+}
+
 /// Checks one key's register: the pre-check, then the search.
 pub(super) fn search(register: &KeyRegister, options: &CheckOptions) -> KeyVerdict {
     let ops = &register.ops;

@@ -25,11 +25,14 @@ fn del(client: u32, t: (u64, u64), o: Outcome) -> Event {
     ev(client, "k", Op::Delete, t, OpResult::Delete(o))
 }
 
+/// `events` as a history; an invalid one fails the test (never an empty
+/// history in its place, which would pass).
+fn valid(events: Vec<Event>) -> History {
+    History::new(events).unwrap_or_else(|e| panic!("invalid history: {e}"))
+}
+
 fn verdict(events: Vec<Event>) -> Linearizability {
-    match History::new(events) {
-        Ok(h) => check(&h),
-        Err(e) => panic!("invalid history: {e}"),
-    }
+    check(&valid(events))
 }
 
 fn violation(events: Vec<Event>) -> Violation {
@@ -258,7 +261,7 @@ fn empty_and_degenerate_histories_do_not_panic() {
 
 #[test]
 fn an_exhausted_budget_is_unknown() {
-    let h = History::new(simulate(3, 8, 1, 500, false)).unwrap_or_default();
+    let h = valid(simulate(3, 8, 1, 500, false));
     assert_eq!(
         check_with_budget(&h, 10),
         Linearizability::Unknown {
@@ -272,7 +275,7 @@ fn simulated_histories_are_linearizable() {
     for seed in 1..=5 {
         let events = simulate(seed, 8, 4, 10_000, false);
         assert_eq!(events.len(), 10_000);
-        let h = History::new(events).unwrap_or_default();
+        let h = valid(events);
         assert_eq!(check(&h), Linearizability::Linearizable, "seed {seed}");
     }
 }
@@ -280,7 +283,7 @@ fn simulated_histories_are_linearizable() {
 #[test]
 fn simulated_stale_reads_are_violations() {
     for seed in 1..=5 {
-        let h = History::new(simulate(seed, 8, 4, 10_000, true)).unwrap_or_default();
+        let h = valid(simulate(seed, 8, 4, 10_000, true));
         match check(&h) {
             Linearizability::Violation(v) => assert_eq!(v.event.op, Op::Get, "seed {seed}: {v}"),
             other => panic!("seed {seed}: expected a violation, got {other}"),
@@ -363,7 +366,7 @@ fn agrees_with_brute_force_on_small_random_histories() {
             })
             .collect();
         let expected = brute_force(&events);
-        let h = History::new(events).unwrap_or_default();
+        let h = valid(events);
         for memoize in [true, false] {
             let options = CheckOptions {
                 memoize,
@@ -385,4 +388,191 @@ fn agrees_with_brute_force_on_small_random_histories() {
         }
     }
     assert!(yes > 300 && no > 300, "{yes} linearizable, {no} not");
+}
+
+#[test]
+fn stats_count_results_and_overlap() {
+    let h = valid(vec![
+        put(1, 1, (0, 10), Outcome::Ok),
+        // Overlaps the put (the window [5, 15] begins before it ends).
+        get(2, (5, 15), Some(1)),
+        // Touches the get's end only: not concurrent.
+        put(1, 2, (15, 20), Outcome::Indeterminate),
+        put(1, 3, (30, 40), Outcome::Refused),
+        del(1, (50, 60), Outcome::Ok),
+        del(1, (70, 80), Outcome::NotFound),
+        get(2, (90, 95), None),
+        // Another key, overlapping in time but not on its key.
+        ev(3, "other", Op::Get, (91, 92), OpResult::Get(None)),
+    ]);
+    let s = stats(&h);
+    assert_eq!(
+        s,
+        HistoryStats {
+            events: 8,
+            keys: 2,
+            puts_acknowledged: 1,
+            puts_refused: 1,
+            deletes_acknowledged: 1,
+            deletes_not_found: 1,
+            deletes_refused: 0,
+            reads_of_a_value: 1,
+            reads_of_absence: 2,
+            indeterminate: 1,
+            concurrent: 2,
+            max_in_flight: 2,
+        }
+    );
+    let text = s.to_string();
+    assert!(text.contains("1 puts acknowledged"), "{text}");
+    assert!(text.contains("2 concurrent"), "{text}");
+}
+
+#[test]
+fn an_empty_or_thin_history_does_not_meet_its_minimums() {
+    let min = Minimums {
+        events: 1,
+        puts_acknowledged: 1,
+        reads_of_a_value: 1,
+        concurrent: 2,
+        max_indeterminate: 0,
+    };
+    // Linearizable, and yet it shows nothing.
+    let empty = valid(Vec::new());
+    assert_eq!(check(&empty), Linearizability::Linearizable);
+    let thin = stats(&empty)
+        .meets(&min)
+        .expect_err("an empty history is too thin");
+    assert_eq!(thin.shortfalls.len(), 4, "{thin}");
+    assert!(
+        thin.to_string().contains("0 events, fewer than 1"),
+        "{thin}"
+    );
+    // Sequential, and with an indeterminate put: too little overlap, too
+    // much unknown.
+    let sequential = valid(vec![
+        put(1, 1, (0, 10), Outcome::Ok),
+        get(2, (20, 30), Some(1)),
+        put(1, 2, (40, 50), Outcome::Indeterminate),
+    ]);
+    let thin = stats(&sequential).meets(&min).expect_err("too thin");
+    assert_eq!(
+        thin.shortfalls,
+        vec![
+            "0 operations concurrent with another on their key, fewer than 2".to_owned(),
+            "1 indeterminate operations, more than 0".to_owned(),
+        ]
+    );
+    let concurrent = valid(vec![
+        put(1, 1, (0, 10), Outcome::Ok),
+        get(2, (5, 30), Some(1)),
+    ]);
+    assert_eq!(stats(&concurrent).meets(&min), Ok(()));
+}
+
+#[test]
+fn a_read_of_an_overwritten_value_is_a_stale_read() {
+    let v = violation(vec![
+        put(1, 1, (0, 10), Outcome::Ok),
+        put(1, 2, (20, 30), Outcome::Ok),
+        get(2, (40, 50), Some(1)),
+    ]);
+    let stale = v.stale_read().expect("a stale read");
+    assert_eq!(stale.returned, Some(1));
+    assert_eq!(stale.read.invoked_ns, 40);
+    assert_eq!(
+        stale.overwritten_by.map(|w| w.op),
+        Some(Op::Put { value: 2 })
+    );
+    // Absence read after an acknowledged put, by a get or by a delete that
+    // found nothing; a value read after an acknowledged delete.
+    let v = violation(vec![
+        put(1, 9, (0, 10), Outcome::Ok),
+        get(2, (20, 30), None),
+    ]);
+    assert_eq!(v.stale_read().map(|s| s.returned), Some(None));
+    let v = violation(vec![
+        put(1, 9, (0, 10), Outcome::Ok),
+        del(2, (20, 30), Outcome::NotFound),
+    ]);
+    assert_eq!(v.stale_read().map(|s| s.read.op), Some(Op::Delete));
+    let v = violation(vec![
+        put(1, 5, (0, 10), Outcome::Ok),
+        del(1, (20, 30), Outcome::Ok),
+        get(2, (40, 50), Some(5)),
+    ]);
+    assert_eq!(
+        v.stale_read().and_then(|s| s.overwritten_by).map(|w| w.op),
+        Some(Op::Delete)
+    );
+    // Found by the search: new, then old, with no single overwriting write.
+    let v = violation(vec![
+        put(1, 1, (0, 10), Outcome::Ok),
+        put(1, 2, (20, 100), Outcome::Ok),
+        get(2, (30, 40), Some(2)),
+        get(3, (50, 60), Some(1)),
+    ]);
+    let stale = v.stale_read().expect("a stale read the search found");
+    assert_eq!((stale.returned, stale.overwritten_by), (Some(1), None));
+    // Not stale reads: a value never written, or written only after the
+    // read returned; an acknowledged delete of a blob never written.
+    for events in [
+        vec![put(1, 5, (0, 10), Outcome::Ok), get(2, (20, 30), Some(6))],
+        vec![
+            get(2, (0, 10), Some(2)),
+            put(1, 2, (20, 30), Outcome::Indeterminate),
+        ],
+        vec![del(2, (20, 30), Outcome::Ok)],
+    ] {
+        let v = violation(events);
+        assert_eq!(v.stale_read(), None, "{v}");
+    }
+}
+
+#[test]
+fn a_stale_read_on_any_key_is_reported_before_a_violation_only_the_search_finds() {
+    let h = vec![
+        // Key "a": only the search can tell (new, then old).
+        ev(
+            1,
+            "a",
+            Op::Put { value: 1 },
+            (0, 10),
+            OpResult::Put(Outcome::Ok),
+        ),
+        ev(
+            1,
+            "a",
+            Op::Put { value: 2 },
+            (20, 100),
+            OpResult::Put(Outcome::Ok),
+        ),
+        ev(2, "a", Op::Get, (30, 40), OpResult::Get(Some(2))),
+        ev(3, "a", Op::Get, (50, 60), OpResult::Get(Some(1))),
+        // Key "b": a plain stale read.
+        ev(
+            1,
+            "b",
+            Op::Put { value: 7 },
+            (0, 10),
+            OpResult::Put(Outcome::Ok),
+        ),
+        ev(
+            1,
+            "b",
+            Op::Put { value: 8 },
+            (20, 30),
+            OpResult::Put(Outcome::Ok),
+        ),
+        ev(2, "b", Op::Get, (40, 50), OpResult::Get(Some(7))),
+    ];
+    let v = violation(h.clone());
+    assert_eq!(v.key, "b");
+    assert!(
+        v.stale_read().and_then(|s| s.overwritten_by).is_some(),
+        "{v}"
+    );
+    // Without key "b", key "a" is still a violation.
+    let only_a: Vec<Event> = h.into_iter().filter(|e| e.key == "a").collect();
+    assert_eq!(violation(only_a).key, "a");
 }

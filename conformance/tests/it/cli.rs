@@ -299,6 +299,38 @@ fn demo_network_shows_verdicts_with_reasons_and_claims() {
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
+    assert!(!text.contains("UNEXPECTED"), "{text}");
+    // The compromised FA's line: the FC's rejection, tagged with the claims
+    // the model gives the refusal it predicts there, not a hand-written tag.
+    let hostile = text
+        .lines()
+        .find(|l| l.contains("a compromised FA on host 0"))
+        .unwrap_or_else(|| panic!("no compromised-FA line in:\n{text}"));
+    let model_tags = fabric_model::network::DropReason::UntrustedResponse
+        .claims()
+        .labels()
+        .join(", ");
+    assert!(
+        hostile.contains(". dropped ")
+            && hostile.contains("untrusted response rejected")
+            && hostile.ends_with(&format!("[{model_tags}]")),
+        "{hostile:?}"
+    );
+    // Every refusal names the claims it upholds: 24 steps, 14 of them
+    // refused, each with a tag.
+    let numbered: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(". allowed ") || l.contains(". dropped "))
+        .collect();
+    assert_eq!(numbered.len(), 24, "{text}");
+    let dropped: Vec<&&str> = numbered
+        .iter()
+        .filter(|l| l.contains(". dropped "))
+        .collect();
+    assert_eq!(dropped.len(), 14, "{text}");
+    for line in dropped {
+        assert!(line.ends_with(']') && line.contains(" [NET-"), "{line:?}");
+    }
     for line in text.lines() {
         // A refusal names its claims once; an allowed line names none.
         let ids: Vec<&str> = line
@@ -334,6 +366,43 @@ fn demo_network_fails_when_a_verdict_is_not_the_scripts() {
         unexpected[0].contains("allowed  the Internet opens remote desktop"),
         "{text}"
     );
+}
+
+#[test]
+fn the_demo_verdict_fails_when_a_step_is_not_the_scripts() {
+    use fabric_conformance::demo::{verdict, Fate};
+    use fabric_impl::net::Denied;
+    let refused = Fate::Denied(Denied::RemoteAccessDisabled);
+    let as_scripted = [
+        (Fate::Allowed, Fate::Allowed),
+        (refused, refused),
+        (Fate::AnswerRejected, Fate::AnswerRejected),
+    ];
+    assert_eq!(verdict(&as_scripted), 0);
+    // A refusal where an allow was expected, and the reverse; another
+    // refusal than the one expected; a failure where the FC should have
+    // judged an answer; no step at all.
+    for (fate, expect) in [
+        (refused, Fate::Allowed),
+        (Fate::Allowed, refused),
+        (Fate::Denied(Denied::VlanPolicy), refused),
+        (Fate::Failed, Fate::AnswerRejected),
+    ] {
+        let mut steps = as_scripted.to_vec();
+        steps.push((fate, expect));
+        assert_eq!(verdict(&steps), 1, "{fate:?} where {expect:?} was expected");
+    }
+    assert_eq!(verdict(&[]), 1, "a tour that ran nothing passed");
+    // Tags come from the decision: a denial's own, the model's for a
+    // rejected answer, none for a failure.
+    assert_eq!(refused.claims(), vec!["NET-10".to_string()]);
+    assert_eq!(
+        Fate::AnswerRejected.claims(),
+        fabric_model::network::DropReason::UntrustedResponse
+            .claims()
+            .labels()
+    );
+    assert!(Fate::Failed.claims().is_empty() && Fate::Allowed.claims().is_empty());
 }
 
 /// Runs `fabric args` with standard output a pipe that is closed early:
