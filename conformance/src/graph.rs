@@ -23,18 +23,71 @@ pub struct TooManyStates {
     pub limit: usize,
 }
 
-/// Where a (action kind, outcome kind) pair, or a broken claim, first shows.
+/// Where a (action shape, outcome kind) pair shows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Occurrence<A> {
     /// The state the action is taken in.
     pub from: NodeIndex,
+    /// The initial state that `from` was first reached from.
+    pub root: NodeIndex,
     /// The action.
     pub action: A,
 }
 
-/// At most this many occurrences are kept per coverage key, so that trace
-/// chaining can find a near one without keeping every edge.
+/// At most this many occurrences are kept per coverage key and initial
+/// state, so that trace chaining can find a near one without keeping every
+/// edge. Counted per initial state because a key that one scenario reaches
+/// first would otherwise fill its list there and look unreachable from the
+/// other.
 const OCCURRENCES_PER_KEY: usize = 64;
+
+/// Coverage keys as exploration finds them.
+struct Recorder<A> {
+    /// The initial states, in order.
+    roots: Vec<NodeIndex>,
+    /// Per key, how many occurrences each initial state (by its position in
+    /// `roots`) has kept, and the occurrences.
+    keys: BTreeMap<String, (Vec<usize>, Vec<Occurrence<A>>)>,
+}
+
+impl<A: Clone> Recorder<A> {
+    fn new(roots: Vec<NodeIndex>) -> Self {
+        Recorder {
+            roots,
+            keys: BTreeMap::new(),
+        }
+    }
+
+    /// Notes that `action`, taken at `from` (first reached from `root`),
+    /// has coverage key `key`.
+    fn record(&mut self, key: String, from: NodeIndex, root: NodeIndex, action: &A) {
+        let slot = self
+            .roots
+            .iter()
+            .position(|r| *r == root)
+            .expect("every node's origin is a root");
+        let roots = self.roots.len();
+        let (kept, occurrences) = self
+            .keys
+            .entry(key)
+            .or_insert_with(|| (vec![0; roots], Vec::new()));
+        if kept[slot] < OCCURRENCES_PER_KEY {
+            kept[slot] += 1;
+            occurrences.push(Occurrence {
+                from,
+                root,
+                action: action.clone(),
+            });
+        }
+    }
+
+    fn finish(self) -> BTreeMap<String, Vec<Occurrence<A>>> {
+        self.keys
+            .into_iter()
+            .map(|(key, (_, occurrences))| (key, occurrences))
+            .collect()
+    }
+}
 
 /// A model's explored state graph.
 pub struct StateGraph<M: TracedModel>
@@ -49,7 +102,9 @@ where
     pub root: NodeIndex,
     /// Every initial state's node.
     pub roots: Vec<NodeIndex>,
-    /// Per coverage key, where it occurs (the first being the shallowest).
+    /// Per coverage key, where it occurs, in the order found (so the first
+    /// of each initial state is the shallowest from it); at most
+    /// `OCCURRENCES_PER_KEY` per initial state.
     pub coverage: BTreeMap<String, Vec<Occurrence<M::Action>>>,
     /// Per `always` property, the shallowest state that violates it.
     pub first_broken: BTreeMap<&'static str, NodeIndex>,
@@ -57,6 +112,9 @@ where
     pub transitions: u64,
     /// Each state's node.
     pub index: HashMap<M::State, NodeIndex>,
+    /// Each node's initial state, indexed by node: the root of its BFS-tree
+    /// path.
+    origin: Vec<NodeIndex>,
 }
 
 /// A model's coverage key for a step: the action's shape and the outcome kind.
@@ -103,7 +161,7 @@ where
         let mut graph = DiGraph::new();
         let mut index: HashMap<M::State, NodeIndex> = HashMap::new();
         let mut parent = Vec::new();
-        let mut coverage: BTreeMap<String, Vec<Occurrence<M::Action>>> = BTreeMap::new();
+        let mut origin = Vec::new();
         let mut edges: HashSet<(NodeIndex, NodeIndex)> = HashSet::new();
         let mut transitions = 0u64;
         let mut first_broken = BTreeMap::new();
@@ -126,10 +184,12 @@ where
             }
             index.insert(init, n);
             parent.push(None);
+            origin.push(n);
             roots.push(n);
             frontier.push_back(n);
         }
         let root = *roots.first().expect("every model has an initial state");
+        let mut coverage = Recorder::new(roots.clone());
         let mut actions = Vec::new();
         while let Some(at) = frontier.pop_front() {
             if stop_at_broken && !first_broken.is_empty() {
@@ -143,15 +203,13 @@ where
                     continue;
                 };
                 transitions += 1;
-                let occurrences = coverage
-                    .entry(coverage_key(model, &state, &action, &outcome))
-                    .or_default();
-                if occurrences.len() < OCCURRENCES_PER_KEY {
-                    occurrences.push(Occurrence {
-                        from: at,
-                        action: action.clone(),
-                    });
-                }
+                let root = origin[at.index()];
+                coverage.record(
+                    coverage_key(model, &state, &action, &outcome),
+                    at,
+                    root,
+                    &action,
+                );
                 let to = match index.get(&next) {
                     Some(n) => *n,
                     None => {
@@ -166,6 +224,7 @@ where
                         let n = graph.add_node(next.clone());
                         index.insert(next, n);
                         parent.push(Some((at, action.clone())));
+                        origin.push(root);
                         for name in violated {
                             first_broken.entry(name).or_insert(n);
                         }
@@ -186,11 +245,12 @@ where
             graph,
             parent,
             root,
-            coverage,
+            coverage: coverage.finish(),
             first_broken,
             transitions,
             index,
             roots,
+            origin,
         })
     }
 
@@ -208,11 +268,7 @@ where
 
     /// The initial state that `node` was first reached from.
     pub fn root_of(&self, node: NodeIndex) -> NodeIndex {
-        let mut at = node;
-        while let Some((from, _)) = &self.parent[at.index()] {
-            at = *from;
-        }
-        at
+        self.origin[node.index()]
     }
 
     /// A shortest path from `start` to any node for which `goal` holds, as

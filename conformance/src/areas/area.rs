@@ -2,6 +2,7 @@
 
 use super::kit::{self, ModelOf};
 use crate::check::ModelReport;
+use crate::generate::CoverageCount;
 use crate::replay::{PeerEndpoint, ReplayReport, Transport};
 use anyhow::{bail, Result};
 use fabric_impl::bugs::BugSet;
@@ -38,8 +39,8 @@ pub trait Area: Sync {
     fn explore(&self, flaw: Option<&str>, addr: SocketAddr) -> Result<()>;
 
     /// Every trace of the area: coverage, one counterexample per flaw, and
-    /// random walks, rendered as files.
-    fn traces(&self, progress: &mut dyn FnMut(String)) -> Result<Vec<TraceFile>>;
+    /// random walks, rendered as files; and what the coverage traces take.
+    fn traces(&self, progress: &mut dyn FnMut(String)) -> Result<GeneratedTraces>;
 
     /// Replays one trace file of this area against a fresh implementation
     /// with `bugs` switched on.
@@ -110,8 +111,12 @@ impl<A: AreaAdapter> Area for A {
         kit::explore::<A>(flaw, addr)
     }
 
-    fn traces(&self, progress: &mut dyn FnMut(String)) -> Result<Vec<TraceFile>> {
-        Ok(kit::render(&kit::traces::<A>(progress)?))
+    fn traces(&self, progress: &mut dyn FnMut(String)) -> Result<GeneratedTraces> {
+        let (traces, coverage) = kit::counted_traces::<A>(progress)?;
+        Ok(GeneratedTraces {
+            files: kit::render(&traces),
+            coverage,
+        })
     }
 
     fn replay_file(&self, path: &Path, transport: Transport, bugs: BugSet) -> Result<ReplayReport> {
@@ -136,6 +141,15 @@ pub struct TraceFile {
     pub itf: String,
     /// The Markdown narrative.
     pub narrative: String,
+}
+
+/// Every trace of an area, rendered, with what its coverage traces take.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GeneratedTraces {
+    /// The files, coverage traces first.
+    pub files: Vec<TraceFile>,
+    /// The (action shape, outcome kind) pairs reachable and taken.
+    pub coverage: CoverageCount,
 }
 
 /// A deliberate flaw of some model, as `fabric flaws` lists it.

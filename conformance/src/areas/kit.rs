@@ -3,7 +3,7 @@
 
 use super::area::{FlawRow, TraceFile};
 use crate::check::{self, ModelReport};
-use crate::generate;
+use crate::generate::{self, CoverageCount};
 use crate::graph::StateGraph;
 use crate::itf::Trace;
 use anyhow::{bail, Context, Result};
@@ -92,12 +92,14 @@ pub const WALK_SEEDS: [u64; 3] = [1, 2, 3];
 pub const WALK_STEPS: usize = 40;
 
 /// Coverage traces of `model`, a counterexample for each of `flawed`, and
-/// random walks.
+/// random walks; and what the coverage traces take. A reachable coverage
+/// pair that no trace takes is an error
+/// ([`generate::UncoveredPairs`]), never a smaller coverage set.
 pub fn model_traces<M>(
     model: M,
     flawed: Vec<(String, M)>,
     progress: &mut dyn FnMut(String),
-) -> Result<Vec<(String, M, Trace<M>)>>
+) -> Result<(NamedTraces<M>, CoverageCount)>
 where
     M: TracedModel + Clone,
     M::State: Clone + Eq + Hash,
@@ -107,7 +109,8 @@ where
     let graph = StateGraph::explore(&model, 5_000_000, |_| {})?;
     let mut traces = Vec::new();
     progress("choosing coverage paths".into());
-    for (name, trace) in generate::coverage(&model, &graph) {
+    let coverage = generate::coverage(&model, &graph)?;
+    for (name, trace) in coverage.traces {
         traces.push((name, model.clone(), trace));
     }
     for (flaw, flawed) in flawed {
@@ -124,7 +127,7 @@ where
             generate::random_walk(&model, seed, WALK_STEPS),
         ));
     }
-    Ok(traces)
+    Ok((traces, coverage.count))
 }
 
 /// Renders traces as files (ITF and narrative).
@@ -217,6 +220,13 @@ pub type NamedTraces<M> = Vec<(String, M, Trace<M>)>;
 
 /// Every trace of `A`: coverage, one counterexample per flaw, random walks.
 pub fn traces<A: ModelOf>(progress: &mut dyn FnMut(String)) -> Result<NamedTraces<A::Model>> {
+    Ok(counted_traces::<A>(progress)?.0)
+}
+
+/// Like [`traces`], with what the coverage traces take.
+pub fn counted_traces<A: ModelOf>(
+    progress: &mut dyn FnMut(String),
+) -> Result<(NamedTraces<A::Model>, CoverageCount)> {
     let flawed = A::Flaw::all()
         .iter()
         .map(|&flaw| (flaw.to_string(), A::model(Some(flaw), false)))

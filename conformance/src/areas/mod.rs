@@ -19,8 +19,9 @@ pub mod kit;
 pub mod network;
 pub mod storage;
 
-pub use area::{Area, FlawRow, TraceFile};
+pub use area::{Area, FlawRow, GeneratedTraces, TraceFile};
 
+use crate::generate::CoverageCount;
 use crate::replay::{PeerEndpoint, ReplayReport, Transport};
 use anyhow::{Context, Result};
 use fabric_impl::bugs::BugSet;
@@ -89,14 +90,18 @@ pub fn write_traces(out: &Path, area: &dyn Area, files: &[TraceFile]) -> Result<
     Ok(files.len())
 }
 
-/// Generates and writes every trace of `area` under `out/<area>/`.
+/// Generates and writes every trace of `area` under `out/<area>/`; returns
+/// how many files were written and what the coverage traces take. Nothing
+/// is written when generation fails (a reachable coverage pair left
+/// untaken among them), so the committed traces stay as they were.
 pub fn generate_traces(
     out: &Path,
     area: &dyn Area,
     progress: &mut dyn FnMut(String),
-) -> Result<usize> {
-    let files = area.traces(progress)?;
-    write_traces(out, area, &files)
+) -> Result<(usize, CoverageCount)> {
+    let generated = area.traces(progress)?;
+    let written = write_traces(out, area, &generated.files)?;
+    Ok((written, generated.coverage))
 }
 
 /// Replays one trace file of any area: the area is the one its `#meta`

@@ -65,13 +65,17 @@ pub fn run(cli: Cli) -> Result<i32> {
             for area in areas::select(&model)? {
                 let name = area.name();
                 let bar = spinner(&format!("generating {name} traces"));
-                let written = areas::generate_traces(&out, area, &mut |msg| bar.set_message(msg))?;
+                let generated = areas::generate_traces(&out, area, &mut |msg| bar.set_message(msg));
                 bar.finish_and_clear();
+                let (written, coverage) =
+                    generated.with_context(|| format!("cannot generate the {name} traces"))?;
+                let mut stdout = std::io::stdout();
                 writeln!(
-                    std::io::stdout(),
+                    stdout,
                     "{name}: wrote {written} traces under {}",
                     out.join(name).display()
                 )?;
+                writeln!(stdout, "{coverage}")?;
             }
             Ok(0)
         }

@@ -9,7 +9,22 @@ use fabric_conformance::areas::{self, AREAS};
 fn every_area_s_traces_are_committed_reviewed_and_cover_its_flaws() {
     assert!(AREAS.len() >= 2, "the registry lost an area");
     for area in AREAS {
-        let files = area.traces(&mut |_| {}).expect("generation succeeds");
+        let generated = area.traces(&mut |_| {}).expect("generation succeeds");
+        let (files, coverage) = (generated.files, generated.coverage);
+        // Generation fails rather than leave a reachable pair; the count
+        // `traces generate` prints says so, and counts the coverage files.
+        assert!(
+            coverage.pairs() > 0 && coverage.taken() == coverage.pairs(),
+            "{coverage}"
+        );
+        assert_eq!(
+            coverage.traces,
+            files
+                .iter()
+                .filter(|f| f.name.starts_with("coverage-"))
+                .count(),
+            "{coverage}"
+        );
         for flaw in area.flaws() {
             assert!(
                 files
