@@ -331,15 +331,31 @@ impl StorageModel {
                 caller_class(s, caller),
                 target_class(s, caller, Scope::Container)
             ),
-            Action::Lease { op, .. } => {
-                let op = match op {
-                    LeaseOp::Acquire { duration, .. } => format!("acquire-{duration:?}"),
-                    LeaseOp::Renew { .. } => "renew".into(),
-                    LeaseOp::Change { .. } => "change".into(),
-                    LeaseOp::Release { .. } => "release".into(),
-                    LeaseOp::Break => "break".into(),
+            Action::Lease { blob, op } => {
+                let (op, given) = match op {
+                    LeaseOp::Acquire { duration, id } => {
+                        (format!("acquire-{duration:?}"), Some(id))
+                    }
+                    LeaseOp::Renew { id } => ("renew".into(), Some(id)),
+                    LeaseOp::Change { id, .. } => ("change".into(), Some(id)),
+                    LeaseOp::Release { id } => ("release".into(), Some(id)),
+                    LeaseOp::Break => ("break".into(), None),
                 };
-                format!("{kind} {op}").to_lowercase()
+                // The lease's state and whether the request names its id:
+                // the service answers by both (renewing a broken lease
+                // with its own id and with another are different refusals).
+                let (state, held) = match s.leases.get(usize::from(blob)) {
+                    Some(Lease::Leased { id, .. }) => ("leased", Some(*id)),
+                    Some(Lease::Expired { id }) => ("expired", Some(*id)),
+                    Some(Lease::Broken { id }) => ("broken", Some(*id)),
+                    Some(Lease::Available) | None => ("available", None),
+                };
+                let id = match (held, given) {
+                    (_, None) => "",
+                    (Some(held), Some(given)) if held == given => "+holder",
+                    (_, Some(_)) => "+other-id",
+                };
+                format!("{kind} {op} {state}{id}").to_lowercase()
             }
             Action::Commit => match s.pending {
                 Some(p) => format!("{kind} {}", p.op.kind()),

@@ -175,10 +175,12 @@ impl StorageModel {
                     until: until.map(|_| now),
                 }),
                 Lease::Expired { id: held } if held == id => Ok(fixed(id)),
-                Lease::Leased { .. } | Lease::Expired { .. } => {
+                Lease::Broken { id: held } if held == id => {
+                    Err(Denied::LeaseIsBrokenAndCannotBeRenewed)
+                }
+                Lease::Leased { .. } | Lease::Expired { .. } | Lease::Broken { .. } => {
                     Err(Denied::LeaseIdMismatchWithLeaseOperation)
                 }
-                Lease::Broken { .. } => Err(Denied::LeaseIsBrokenAndCannotBeRenewed),
                 Lease::Available => Err(Denied::LeaseNotPresentWithLeaseOperation),
             },
             LeaseOp::Change { id, proposed } => match lease {
@@ -203,11 +205,13 @@ impl StorageModel {
                 }
                 Lease::Available => Err(Denied::LeaseNotPresentWithLeaseOperation),
             },
+            // A lease that ran out still has its id and can be broken (the
+            // service's state table, and Azurite's `LeaseExpiredState`).
             LeaseOp::Break => match lease {
-                Lease::Leased { id, .. } | Lease::Broken { id } => Ok(Lease::Broken { id }),
-                Lease::Available | Lease::Expired { .. } => {
-                    Err(Denied::LeaseNotPresentWithLeaseOperation)
+                Lease::Leased { id, .. } | Lease::Broken { id } | Lease::Expired { id } => {
+                    Ok(Lease::Broken { id })
                 }
+                Lease::Available => Err(Denied::LeaseNotPresentWithLeaseOperation),
             },
         }
     }
