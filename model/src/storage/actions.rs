@@ -319,44 +319,29 @@ impl StorageModel {
                 caller,
                 blob,
                 snapshot,
-                ..
-            } => format!(
-                "{kind} {} {}{}",
-                caller_class(s, caller),
-                target_class(s, caller, Scope::Blob(blob)),
-                if snapshot { " snapshot" } else { "" }
-            ),
+                replica,
+            } => {
+                // A read of a zeroed page blob whose block held an earlier
+                // blob's bytes is where a missing wipe shows (STO-9).
+                let reused_zeros = s
+                    .replicas
+                    .get(usize::from(replica))
+                    .and_then(|r| r.stored(blob, snapshot))
+                    .is_some_and(|c| s.zeroed & s.reused & bit(c.version) != 0);
+                format!(
+                    "{kind} {} {}{}{}",
+                    caller_class(s, caller),
+                    target_class(s, caller, Scope::Blob(blob)),
+                    if snapshot { " snapshot" } else { "" },
+                    if reused_zeros { " reused-zeros" } else { "" }
+                )
+            }
             Action::List { caller, .. } => format!(
                 "{kind} {} {}",
                 caller_class(s, caller),
                 target_class(s, caller, Scope::Container)
             ),
-            Action::Lease { blob, op } => {
-                let (op, given) = match op {
-                    LeaseOp::Acquire { duration, id } => {
-                        (format!("acquire-{duration:?}"), Some(id))
-                    }
-                    LeaseOp::Renew { id } => ("renew".into(), Some(id)),
-                    LeaseOp::Change { id, .. } => ("change".into(), Some(id)),
-                    LeaseOp::Release { id } => ("release".into(), Some(id)),
-                    LeaseOp::Break => ("break".into(), None),
-                };
-                // The lease's state and whether the request names its id:
-                // the service answers by both (renewing a broken lease
-                // with its own id and with another are different refusals).
-                let (state, held) = match s.leases.get(usize::from(blob)) {
-                    Some(Lease::Leased { id, .. }) => ("leased", Some(*id)),
-                    Some(Lease::Expired { id }) => ("expired", Some(*id)),
-                    Some(Lease::Broken { id }) => ("broken", Some(*id)),
-                    Some(Lease::Available) | None => ("available", None),
-                };
-                let id = match (held, given) {
-                    (_, None) => "",
-                    (Some(held), Some(given)) if held == given => "+holder",
-                    (_, Some(_)) => "+other-id",
-                };
-                format!("{kind} {op} {state}{id}").to_lowercase()
-            }
+            Action::Lease { blob, op } => lease_shape(s, kind, blob, op),
             Action::Commit => match s.pending {
                 Some(p) => format!("{kind} {}", p.op.kind()),
                 None => kind.into(),
@@ -410,15 +395,73 @@ impl StorageModel {
     }
 }
 
+/// A lease request's shape: the operation, the lease's state, and whether
+/// the request names the lease's id.
+fn lease_shape(s: &StorageState, kind: &str, blob: u8, op: LeaseOp) -> String {
+    let (op, given) = match op {
+        LeaseOp::Acquire { duration, id } => (format!("acquire-{duration:?}"), Some(id)),
+        LeaseOp::Renew { id } => ("renew".into(), Some(id)),
+        LeaseOp::Change { id, .. } => ("change".into(), Some(id)),
+        LeaseOp::Release { id } => ("release".into(), Some(id)),
+        LeaseOp::Break => ("break".into(), None),
+    };
+    // The lease's state and whether the request names its id:
+    // the service answers by both (renewing a broken lease
+    // with its own id and with another are different refusals).
+    let (state, held) = match s.leases.get(usize::from(blob)) {
+        Some(Lease::Leased { id, .. }) => ("leased", Some(*id)),
+        Some(Lease::Expired { id }) => ("expired", Some(*id)),
+        Some(Lease::Broken { id }) => ("broken", Some(*id)),
+        Some(Lease::Available) | None => ("available", None),
+    };
+    let id = match (held, given) {
+        (_, None) => "",
+        (Some(held), Some(given)) if held == given => "+holder",
+        (_, Some(_)) => "+other-id",
+    };
+    format!("{kind} {op} {state}{id}").to_lowercase()
+}
+
 /// A caller's credential class, for coverage: `key`, `removed-key`,
-/// `sas-ad-hoc`, `sas-policy`, `anonymous`.
-fn caller_class(s: &StorageState, caller: Caller) -> &'static str {
+/// `anonymous`, or `sas-ad-hoc`/`sas-policy` with `+removed-key` and
+/// `+early`/`+expired`/`+no-policy` where they apply.
+fn caller_class(s: &StorageState, caller: Caller) -> String {
+    let removed = |k: KeyRef| k.version != s.keys[k.slot.index()];
     match s.credential(caller) {
-        None => "anonymous",
-        Some(Credential::Key(k)) if k.version == s.keys[k.slot.index()] => "key",
-        Some(Credential::Key(_)) => "removed-key",
-        Some(Credential::Sas(sas)) if sas.policy.is_some() => "sas-policy",
-        Some(Credential::Sas(_)) => "sas-ad-hoc",
+        None => "anonymous".into(),
+        Some(Credential::Key(k)) if removed(k) => "removed-key".into(),
+        Some(Credential::Key(_)) => "key".into(),
+        Some(Credential::Sas(sas)) => {
+            // Where the SAS stands now: signed with a removed key, and
+            // inside, before or after its window (its own, or its stored
+            // policy's), so coverage takes each kind of refusal apart.
+            let key = if removed(sas.signed_with) {
+                "+removed-key"
+            } else {
+                ""
+            };
+            let (kind, window) = match sas.policy {
+                Some(id) => (
+                    "sas-policy",
+                    match s.policies.get(usize::from(id)).copied().flatten() {
+                        None => "+no-policy",
+                        Some(policy) if s.clock > policy.expiry => "+expired",
+                        Some(_) => "",
+                    },
+                ),
+                None => (
+                    "sas-ad-hoc",
+                    if s.clock < sas.start.unwrap_or(u8::MAX) {
+                        "+early"
+                    } else if s.clock > sas.expiry.unwrap_or(0) {
+                        "+expired"
+                    } else {
+                        ""
+                    },
+                ),
+            };
+            format!("{kind}{key}{window}")
+        }
     }
 }
 
