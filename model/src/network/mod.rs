@@ -28,7 +28,8 @@
 //!   list without it.
 //! - **Hostile agents.** An FA with a push pending may be compromised and
 //!   answer with garbage or with an acknowledgement naming another host; the
-//!   FC attributes an answer only to the peer it authenticated.
+//!   FC attributes an answer only to the peer it authenticated, and refuses
+//!   the rest.
 //! - **Control channels.** FC to FA, SMAPI to FC and admin to FC messages, each
 //!   sent by a principal holding a credential: the FC's certificate chained to
 //!   the fabric root, a pinned SMAPI or admin certificate, or a rogue host's
@@ -47,7 +48,14 @@
 //!
 //! [`claims_broken_by`] is the oracle: given a delivered packet and who got
 //! it, it says which claims the delivery breaks, from the claims' own words and
-//! nothing of the mechanism. Every step adds what it broke to a sticky ghost
+//! nothing of the mechanism. [`claims_broken_by_answer`] is NET-15's: an FA's
+//! answer, honest or hostile, may change the FC's state only in that node's
+//! record (the push owed to it, whether it applied, its own filters); it
+//! compares the state before and after, whatever path the FC took. NET-14 is
+//! judged where a TLS endpoint accepts a client: the client must be the one
+//! principal the endpoint's channel allows. [`judged`] names, per step, the
+//! claims whose premise held, so the area contract can check that every
+//! witness is a step where its claim could have been broken. Every step adds what it broke to a sticky ghost
 //! set, and each `always` property says its claim is not in that set. A
 //! `last` ghost records what the latest step showed of the allowed cases, for
 //! the `sometimes` properties.

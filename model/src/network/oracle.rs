@@ -1,6 +1,7 @@
 //! The oracle: the claims' own words, knowing nothing of the mechanism.
 
 use super::*;
+use crate::kit::Judged;
 
 impl NetworkModel {
     /// The allowed case a delivery shows, for the `sometimes` properties.
@@ -8,6 +9,7 @@ impl NetworkModel {
         let moved = |i: u8| s.placement[usize::from(i)] != self.initial_placement(i);
         for r in to {
             let w = match (p.sender, *r) {
+                (Node::Host(_), Node::Fc(_)) if p.reply => Some(Witness::FaAnsweredFc),
                 (_, Node::Fc(_)) if p.reply && Self::vlan_of(p.sender) == Vlan::Main => {
                     Some(Witness::FcGotReply)
                 }
@@ -129,4 +131,124 @@ pub fn claims_broken_by(
         }
     }
     broken
+}
+
+/// The claims the FC's handling of `host`'s answer to a push breaks,
+/// judged from NET-15's words: an answer, honest or hostile, changes
+/// nothing of the FC's state outside that node's record (the push owed to
+/// it, whether it applied the lists, and its own filters). "Never crashes
+/// the FC" is the FC giving every answer a verdict: a step with an outcome.
+pub fn claims_broken_by_answer(host: u8, before: &NetworkState, after: &NetworkState) -> ClaimSet {
+    fn others_kept<T: PartialEq>(h: usize, v: &[T], w: &[T]) -> bool {
+        v.len() == w.len() && (0..v.len()).filter(|i| *i != h).all(|i| v[i] == w[i])
+    }
+    let h = usize::from(host);
+    let mine = !(1u16 << host);
+    let quarantine_kept = before.quarantine.len() == after.quarantine.len()
+        && before
+            .quarantine
+            .iter()
+            .zip(&after.quarantine)
+            .all(|(b, a)| b & mine == a & mine);
+    let kept = before.placement == after.placement
+        && before.moves == after.moves
+        && before.conntrack == after.conntrack
+        && others_kept(h, &before.filters, &after.filters)
+        && others_kept(h, &before.pending, &after.pending)
+        && quarantine_kept;
+    if kept {
+        ClaimSet::EMPTY
+    } else {
+        claims![NET - 15]
+    }
+}
+
+/// What the oracle judged on a step, for the area contract's witness
+/// rules ([`crate::kit`]): each claim whose premise held, in the words of
+/// the claim, with the case it was. A judgment is read from the packet and
+/// who received it, the control message and its verdict, or the FA's
+/// answer; never from the mechanism.
+pub fn judged(
+    model: &NetworkModel,
+    before: &NetworkState,
+    action: &Action,
+    outcome: &Outcome,
+    _after: &NetworkState,
+) -> Vec<Judged> {
+    let judged = |claim, situation| Judged { claim, situation };
+    match (action, outcome) {
+        (_, Outcome::Delivered { to }) => model
+            .packet_for(before, action)
+            .map_or_else(Vec::new, |p| packet_premises(&p, to)),
+        // claim: NET-14 (one case per channel the claim names)
+        (Action::Control { endpoint, .. }, Outcome::Accepted) => {
+            let channel = match endpoint {
+                ControlEndpoint::Fa(_) => "fc-to-fa",
+                ControlEndpoint::FcSmapi => "smapi-to-fc",
+                ControlEndpoint::FcAdmin => "admin-to-fc",
+            };
+            vec![judged(claim!(NET - 14), channel)]
+        }
+        // claim: NET-15 (every answer an FA gives is judged)
+        (Action::HostileResponse { .. }, _) => vec![judged(claim!(NET - 15), "hostile-answer")],
+        (Action::FaApply { .. }, _) => vec![judged(claim!(NET - 15), "honest-answer")],
+        _ => Vec::new(),
+    }
+}
+
+/// The premises of NET-1 to NET-13 that a delivery of `p` to `to` meets:
+/// the claim speaks of such a packet, so its `always` judged it.
+fn packet_premises(p: &Packet, to: &[Node]) -> Vec<Judged> {
+    let mut out = Vec::new();
+    let mut judged = |claim, situation| {
+        let j = Judged { claim, situation };
+        if !out.contains(&j) {
+            out.push(j);
+        }
+    };
+    let main = NetworkModel::vlan_of(p.sender) == Vlan::Main;
+    let vm_sent = matches!(p.sender, Node::Vm(_));
+    if vm_sent {
+        judged(claim!(NET - 4), "guest-sends");
+        judged(claim!(NET - 6), "guest-sends");
+    }
+    if p.dst == Addr::Broadcast {
+        judged(claim!(NET - 7), "broadcast");
+    }
+    for &r in to {
+        let vm_got = matches!(r, Node::Vm(_));
+        if main && matches!(r, Node::Fc(_)) {
+            judged(claim!(NET - 1), "main-to-fc");
+        }
+        if matches!(r, Node::Device(_)) {
+            judged(claim!(NET - 2), "to-device");
+            judged(claim!(NET - 13), "to-device");
+        }
+        if matches!(p.sender, Node::Host(_))
+            && matches!(r, Node::Fc(_) | Node::Device(_) | Node::Mgmt)
+        {
+            judged(claim!(NET - 3), "fa-to-privileged");
+        }
+        if vm_got && p.dst != Addr::Broadcast {
+            judged(claim!(NET - 5), "guest-receives");
+        }
+        if let (Node::Vm(x), Node::Vm(y)) = (p.sender, r) {
+            if matches!(p.dst, Addr::Dip(_)) {
+                judged(claim!(NET - 8), "guest-to-dip");
+            }
+            if NetworkModel::app_of(x) != NetworkModel::app_of(y) {
+                judged(claim!(NET - 9), "cross-app");
+            }
+        }
+        if vm_got {
+            judged(claim!(NET - 10), "guest-receives");
+        }
+        if vm_got && p.sender == Node::Internet {
+            judged(claim!(NET - 11), "internet-to-guest");
+        }
+        if r == Node::Mgmt {
+            judged(claim!(NET - 12), "to-mgmt");
+        }
+    }
+    out
 }

@@ -10,7 +10,7 @@ pub fn network_properties() -> Vec<Property<NetworkModel>> {
         NET-1,
         "NET-1 main VLAN never initiates to FC VLAN",
         "NET-1 reached: FC opens into main VLAN and gets a reply",
-        [FcGotReply];
+        [FcGotReply, FaAnsweredFc];
         NET-2,
         "NET-2 main VLAN never reaches device VLAN",
         "NET-2 reached: FC reaches a device",
@@ -18,7 +18,7 @@ pub fn network_properties() -> Vec<Property<NetworkModel>> {
         NET-3,
         "NET-3 FA never initiates to FC or privileged nodes",
         "NET-3 reached: FA answers an FC request",
-        [FcGotReply];
+        [FaAnsweredFc];
         NET-4,
         "NET-4 guest VM cannot spoof its source",
         "NET-4 reached: guest traffic with its own source is delivered",
@@ -61,11 +61,11 @@ pub fn network_properties() -> Vec<Property<NetworkModel>> {
         [FcReachedDevice];
         NET-14,
         "NET-14 control traffic only over mutually authenticated TLS",
-        "NET-14 reached: FA accepts an FC command",
-        [FaAcceptedFc];
+        "NET-14 reached: FA accepts an FC command, FC accepts a pinned SMAPI or admin client",
+        [FaAcceptedFc, FcAcceptedPinnedClient];
         NET-15,
         "NET-15 an FA's answer changes only its own record",
-        "NET-15 reached: FC accepts an honest acknowledgement",
-        [FcAcceptedAck];
+        "NET-15 reached: FC refuses a hostile answer and keeps its state",
+        [FcRefusedHostileAnswer];
     ]
 }

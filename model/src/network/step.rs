@@ -64,9 +64,20 @@ impl TracedModel for NetworkModel {
             Action::Move { instance, to_host } => {
                 self.step_move(s, instance, to_host, &mut next)?
             }
-            Action::FaApply { host } => self.step_fa_apply(host, &mut next)?,
+            Action::FaApply { host } => {
+                let outcome = self.step_fa_apply(host, &mut next)?;
+                // claim: NET-15 (an honest answer is judged like any other)
+                next.broken = next.broken.union(claims_broken_by_answer(host, s, &next));
+                outcome
+            }
             Action::HostileResponse { host, forgery } => {
-                self.step_hostile_response(s, host, forgery, &mut next)?
+                let outcome = self.step_hostile_response(s, host, forgery, &mut next)?;
+                // claim: NET-15 (judged by what changed, not by the FC's code path)
+                next.broken = next.broken.union(claims_broken_by_answer(host, s, &next));
+                if matches!(outcome, Outcome::Refused { .. }) {
+                    next.last = Some(Witness::FcRefusedHostileAnswer);
+                }
+                outcome
             }
             Action::Control {
                 principal,
@@ -121,7 +132,8 @@ impl TracedModel for NetworkModel {
                 };
                 let broken = claims_broken_by(self, before, &p, to);
                 let shown = match self.witness(before, &p, to) {
-                    Some(Witness::FcGotReply) => claims![NET - 1, NET - 3],
+                    Some(Witness::FcGotReply) => claims![NET - 1],
+                    Some(Witness::FaAnsweredFc) => claims![NET - 1, NET - 3],
                     Some(Witness::FcReachedDevice) => claims![NET - 2, NET - 13],
                     Some(Witness::IntraApp) => claims![NET - 4, NET - 5, NET - 8],
                     Some(Witness::IntraAppAfterMove) => claims![NET - 4, NET - 5, NET - 8],
@@ -131,8 +143,10 @@ impl TracedModel for NetworkModel {
                     Some(Witness::WebServedInternet) => claims![NET - 10, NET - 11],
                     Some(Witness::WorkerGotReply) => claims![NET - 11],
                     Some(Witness::CorpReachedMgmt) => claims![NET - 12],
-                    Some(Witness::FaAcceptedFc) => claims![NET - 14],
-                    Some(Witness::FcAcceptedAck) => claims![NET - 15],
+                    Some(Witness::FaAcceptedFc | Witness::FcAcceptedPinnedClient) => {
+                        claims![NET - 14]
+                    }
+                    Some(Witness::FcRefusedHostileAnswer) => claims![NET - 15],
                     None => ClaimSet::EMPTY,
                 };
                 broken.union(shown)
@@ -251,7 +265,6 @@ impl NetworkModel {
         for q in next.quarantine.iter_mut() {
             *q &= !(1u16 << host);
         }
-        next.last = Some(Witness::FcAcceptedAck);
         Some(Outcome::Applied)
     }
 
@@ -274,7 +287,6 @@ impl NetworkModel {
                 for q in next.quarantine.iter_mut() {
                     *q &= !(1u16 << other);
                 }
-                next.broken.insert(claim!(NET - 15));
                 Outcome::Applied
             }
             Forgery::AckForHost(_) | Forgery::Garbage => Outcome::Refused {
@@ -295,8 +307,13 @@ impl NetworkModel {
                 if principal != endpoint.legitimate() {
                     next.broken.insert(claim!(NET - 14));
                 }
-                if principal == Principal::Fc && matches!(endpoint, ControlEndpoint::Fa(_)) {
-                    next.last = Some(Witness::FaAcceptedFc);
+                if principal == endpoint.legitimate() {
+                    next.last = Some(match endpoint {
+                        ControlEndpoint::Fa(_) => Witness::FaAcceptedFc,
+                        ControlEndpoint::FcSmapi | ControlEndpoint::FcAdmin => {
+                            Witness::FcAcceptedPinnedClient
+                        }
+                    });
                 }
                 Outcome::Accepted
             }

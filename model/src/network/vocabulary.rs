@@ -353,8 +353,12 @@ pub enum Outcome {
 /// The allowed cases that the `sometimes` properties look for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Witness {
-    /// A main-VLAN node replied to a connection the FC opened (NET-1, NET-3).
+    /// A main-VLAN node other than an FA (the storage back end) replied to
+    /// a connection the FC opened (NET-1).
     FcGotReply,
+    /// An FA answered a connection the FC opened: the request/response
+    /// NET-3 allows (NET-1, NET-3).
+    FaAnsweredFc,
     /// The FC reached a device (NET-2, NET-13).
     FcReachedDevice,
     /// Two instances of one application talked directly (NET-4, NET-5).
@@ -375,8 +379,12 @@ pub enum Witness {
     CorpReachedMgmt,
     /// An FA accepted a command from the FC over mutual TLS (NET-14).
     FaAcceptedFc,
-    /// The FC accepted an FA's honest acknowledgement of a push (NET-15).
-    FcAcceptedAck,
+    /// The FC accepted SMAPI or the admin tool, by its pinned certificate,
+    /// over mutual TLS (NET-14).
+    FcAcceptedPinnedClient,
+    /// The FC refused a hostile or malformed answer of an FA and kept its
+    /// state as it was (NET-15).
+    FcRefusedHostileAnswer,
 }
 
 /// Where an instance runs.

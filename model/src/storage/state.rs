@@ -189,8 +189,10 @@ pub enum Witness {
     KeyChangedBySubscription,
     /// A blob created on a reused block read as zeros (STO-9).
     ReusedBlockReadsZeros,
-    /// A put was acknowledged on three replicas in the chosen location (GEO-1).
+    /// A put was acknowledged on three replicas in the chosen location (STO-7).
     AckedInChosenLocation,
+    /// A put's data reached a replica in the chosen location (GEO-1).
+    ReplicatedInChosenLocation,
     /// The lease holder wrote the leased blob (DRV-1).
     LeaseHolderWrote,
 }
@@ -208,7 +210,8 @@ impl Witness {
             Witness::ReadDespiteCrash => claims![STO - 6, STO - 7],
             Witness::KeyChangedBySubscription => claims![STO - 8],
             Witness::ReusedBlockReadsZeros => claims![STO - 9],
-            Witness::AckedInChosenLocation => claims![STO - 7, GEO - 1],
+            Witness::AckedInChosenLocation => claims![STO - 7],
+            Witness::ReplicatedInChosenLocation => claims![GEO - 1],
             Witness::LeaseHolderWrote => claims![DRV - 1],
         }
     }

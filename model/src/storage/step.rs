@@ -365,7 +365,9 @@ impl StorageModel {
                 }
                 p.replicas |= bit(replica);
                 if let WriteOp::Put { .. } = p.op {
-                    if s.replicas[r].location != Location::Chosen {
+                    if s.replicas[r].location == Location::Chosen {
+                        next.last = Some(Witness::ReplicatedInChosenLocation);
+                    } else {
                         next.broken.insert(claim!(GEO - 1));
                     }
                 }
