@@ -100,6 +100,8 @@ pub fn authenticate_server(
     end_entity: &CertificateDer<'_>,
 ) -> Result<(), Denied> {
     // claim: NET-14 (the FC talks only to the FA whose fingerprint it pinned)
+    // mutants: `Ok(())` here survives the conformance suite: no model action
+    // has the FC dial an impostor FA, so no trace shows a server refused.
     if Fingerprint::of(end_entity) == *pinned {
         Ok(())
     } else {
@@ -118,6 +120,8 @@ pub fn authenticate_fc_server(
     now: UnixTime,
 ) -> Result<(), Denied> {
     // claim: NET-14 (FC certificates chain to the trusted fabric root)
+    // mutants: `Ok(())` here survives the conformance suite: no model action
+    // has SMAPI or an administrator reach an impostor FC.
     let verifier = root_store(root)
         .and_then(|roots| {
             WebPkiServerVerifier::builder_with_provider(roots, provider())

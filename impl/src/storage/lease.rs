@@ -33,6 +33,9 @@ pub enum LeaseState {
         duration_s: Option<i64>,
     },
     /// Broken on request; still fences writes until `broken_ms`.
+    // mutants: every arm on `Breaking` survives the conformance suite: the
+    // model breaks with a zero period only, so no trace holds a breaking
+    // lease; this module's unit tests pin them.
     Breaking {
         /// The lease id.
         id: String,
@@ -126,6 +129,8 @@ impl LeaseState {
     }
 
     /// `x-ms-lease-state`.
+    // mutants: survives the conformance suite, whose adapter reads leases
+    // from the store; the SDK suite reads the header.
     pub fn state_name(&self, now_ms: UnixMs) -> &'static str {
         match self.at(now_ms) {
             LeaseState::Available => "available",
@@ -295,6 +300,9 @@ pub fn apply(
             }
             LeaseState::Available => Err(lease_error(ErrorCode::LeaseNotPresentWithLeaseOperation)),
         },
+        // mutants: the break-period and remaining-time arithmetic below
+        // survives the conformance suite (the model breaks with a zero
+        // period only); this module's unit tests pin it.
         LeaseAction::Break { period_s } => {
             if let Some(period) = period_s {
                 if !(0..=MAX_BREAK_PERIOD_S).contains(period) {

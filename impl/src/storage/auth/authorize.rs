@@ -119,6 +119,8 @@ pub fn authorize(
     if let Some(token) = parse_sas(req.query)? {
         return authorize_sas(req, keys, acl, need, &token, now_ms, bugs);
     }
+    // mutants: the `!=` below survives: it is the seeded bug's own switch,
+    // off outside the seeded-bug tests.
     if bugs.has(SeededBug::AnonymousWriteOnPublic)
         && need.writes
         && acl.is_some_and(|acl| acl.public_access != PublicAccess::Off)

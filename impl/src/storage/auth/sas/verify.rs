@@ -151,6 +151,8 @@ fn effective_fields(
                     "Signed permission must be specified in signature or SAS identifier",
                 ));
             }
+            // mutants: this test's `&&`/`||` survive the conformance suite:
+            // the storage model has no SAS that repeats its policy's field.
             if (token.start.is_some() && policy.start_ms.is_some())
                 || (token.expiry.is_some() && policy.expiry_ms.is_some())
                 || (token.permissions.is_some() && policy.permission.is_some())
@@ -206,6 +208,8 @@ fn check_window(
 /// Checks the caller's address against the token's `sip`, if it has one.
 fn check_source(req: &RequestView<'_>, token: &SasToken) -> Result<(), StorageError> {
     // claim: STO-3 (only from its addresses)
+    // mutants: survives the conformance suite: the storage model has no SAS
+    // with an address range (`sip`); the auth unit tests check it.
     if let Some(ip) = &token.ip {
         match req.peer_ip {
             Some(peer) if ip.range.contains(peer) => {}
